@@ -1,0 +1,61 @@
+"""kefu: WeChat customer support for hardware makers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from . import config
+from .extensions import db, migrate
+
+__all__ = ["create_app", "db"]
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure the kefu application."""
+    # A local .env fills in what the real environment leaves unset; it never overrides.
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(config.from_environment(app.instance_path))
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if (
+        app.config["SECRET_KEY"] == config.DEFAULT_SECRET_KEY
+        and not app.debug
+        and not app.testing
+        and os.environ.get("FLASK_DEBUG") not in {"1", "true"}
+    ):
+        raise RuntimeError(
+            "SECRET_KEY is not set. Set it in the environment or .env "
+            "(python -c 'import secrets; print(secrets.token_hex(32))')."
+        )
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+    )
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+
+    from . import cli
+
+    cli.init_app(app)
+
+    from bot import bp as bot_bp
+
+    app.register_blueprint(bot_bp)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness probe for load balancers."""
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,152 @@
+"""Command-line tools: ``flask --app wsgi kb ...`` and ``flask --app wsgi demo``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from . import dialog, kb
+from .extensions import db
+
+kb_cli = AppGroup("kb", help="Knowledge base: import, export, evaluate.")
+
+
+@kb_cli.command("import")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def kb_import(path: Path) -> None:
+    """Import (upsert by id) a JSON Lines or CSV knowledge-base file; all or nothing."""
+    try:
+        rows = kb.read_file(path)
+    except kb.ImportError_ as exc:
+        for line in exc.errors:
+            click.echo(line, err=True)
+        click.echo(f"未导入任何条目 / nothing imported ({len(exc.errors)} error(s)).", err=True)
+        sys.exit(1)
+    created, updated = kb.upsert(rows)
+    db.session.commit()
+    unchanged = len(rows) - created - updated
+    click.echo(
+        f"已导入 {len(rows)} 条 / imported {len(rows)} entries: "
+        f"{created} new, {updated} updated, {unchanged} unchanged."
+    )
+
+
+@kb_cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None)
+def kb_export(fmt: str, out: Path | None) -> None:
+    """Write the knowledge base as JSON Lines (default) or CSV, to --out or standard output."""
+    data = kb.export(fmt)
+    if out is None:
+        click.echo(data, nl=False)
+        return
+    out.write_text(data, encoding="utf-8")
+    click.echo(f"exported {data.count(chr(10)) - (1 if fmt == 'csv' else 0)} entries to {out}", err=True)
+
+
+@kb_cli.command("eval")
+@click.argument("questions", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--kb", "kb_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Use this KB file for the run instead of the stored one (nothing is saved).",
+)
+@click.option("--show-misses/--no-show-misses", default=True)
+def kb_eval(questions: Path, kb_path: Path | None, show_misses: bool) -> None:
+    """Run labelled messages through the live dialog, each as a new user; print per-class figures.
+
+    QUESTIONS is JSON Lines of {"text", "expect"} where expect is a KB id, "none" or "human".
+    Everything happens in one transaction that is rolled back: the database is left as it was.
+    """
+    cases = []
+    for number, line in enumerate(questions.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                item = json.loads(line)
+                cases.append((str(item["text"]), str(item["expect"])))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise click.ClickException(f"{questions}:{number}: bad line ({exc})") from exc
+    try:
+        if kb_path is not None:
+            db.session.execute(db.delete(kb.KbEntry))
+            kb.upsert(kb.read_file(kb_path))
+            db.session.flush()
+        counts: Counter[str] = Counter()
+        misses: list[tuple[str, str, str]] = []
+        latencies: list[float] = []
+        started = time.perf_counter()
+        with click.progressbar(list(enumerate(cases)), label="evaluating", file=sys.stderr) as bar:
+            for i, (message, expect) in bar:
+                t0 = time.perf_counter()
+                reply = dialog.respond(f"eval-{i}-{time.time_ns()}", message)
+                latencies.append(time.perf_counter() - t0)
+                got = _label(reply)
+                cls = expect if expect in {"none", "human"} else "kb"
+                counts[f"{cls}:total"] += 1
+                counts[f"{cls}:{_verdict(cls, expect, got)}"] += 1
+                if got != expect:
+                    misses.append((message, expect, got))
+    finally:
+        db.session.rollback()
+    _report(counts, latencies, time.perf_counter() - started)
+    if show_misses and misses:
+        click.echo("\nmisses (expected -> got):")
+        for message, expect, got in misses:
+            click.echo(f"  {message!r}: {expect} -> {got}")
+
+
+def _label(reply: dialog.Reply) -> str:
+    if reply.outcome == "answer":
+        return reply.entry_id or "?"
+    if reply.outcome in {"handoff", "with_human"}:
+        return "human"
+    if reply.outcome == "clarify":
+        return "clarify"
+    return "none"
+
+
+def _verdict(cls: str, expect: str, got: str) -> str:
+    if cls == "kb":
+        if got == expect:
+            return "correct"
+        return {"none": "no_answer", "clarify": "clarified", "human": "handed_off"}.get(got, "wrong")
+    if cls == "none":
+        if got == "none":
+            return "kept_out"
+        return {"clarify": "clarified", "human": "handed_off"}.get(got, "answered")
+    return "handed_off" if got == "human" else ("answered" if got not in {"none", "clarify"} else got)
+
+
+def _report(counts: Counter[str], latencies: list[float], elapsed: float) -> None:
+    def pct(cls: str, key: str) -> str:
+        total = counts[f"{cls}:total"]
+        return f"{counts[f'{cls}:{key}']:4d}  {100 * counts[f'{cls}:{key}'] / total:5.1f}%" if total else "   -"
+
+    click.echo("")
+    click.echo(f"in-scope messages      {counts['kb:total']}")
+    for key in ("correct", "wrong", "clarified", "no_answer", "handed_off"):
+        click.echo(f"  {key:<20} {pct('kb', key)}")
+    click.echo(f"out-of-scope messages  {counts['none:total']}")
+    for key in ("kept_out", "clarified", "answered", "handed_off"):
+        click.echo(f"  {key:<20} {pct('none', key)}")
+    click.echo(f"handoff messages       {counts['human:total']}")
+    for key in ("handed_off", "none", "clarify", "answered"):
+        click.echo(f"  {key:<20} {pct('human', key)}")
+    total = sum(counts[f"{c}:total"] for c in ("kb", "none", "human"))
+    right = counts["kb:correct"] + counts["none:kept_out"] + counts["human:handed_off"]
+    if total:
+        ordered = sorted(latencies)
+        p50 = ordered[len(ordered) // 2] * 1000
+        click.echo(f"overall accuracy       {right}/{total} = {100 * right / total:.1f}%")
+        click.echo(f"dialog latency         p50 {p50:.1f} ms over {total} messages ({elapsed:.1f} s)")
+
+
+def init_app(app: Flask) -> None:
+    """Register the command groups on ``app``."""
+    app.cli.add_command(kb_cli)

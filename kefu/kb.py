@@ -1,0 +1,275 @@
+"""The knowledge base: import and export (JSON Lines or CSV), and the per-process search index."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from .extensions import db
+from .models import KbEntry, Setting
+from .nlu import KbDoc, KbIndex
+
+AUDIENCES = ("all", "end_user", "installer")
+FIELDS = ("id", "question", "alternates", "answer", "audience", "tags")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+REVISION_KEY = "kb_revision"
+
+
+class ImportError_(Exception):
+    """A knowledge-base file that cannot be imported; ``errors`` names each bad line."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Row:
+    """A validated knowledge-base row, ready to upsert."""
+
+    id: str
+    question: str
+    alternates: list[str]
+    answer: str
+    audience: str
+    tags: list[str]
+
+
+def read_file(path: Path) -> list[Row]:
+    """Read and validate a .jsonl/.json or .csv file; raise ImportError_ naming every bad line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImportError_([f"{path}: 无法读取文件 / cannot read file: {exc.strerror}"]) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportError_([f"{path}: 文件不是 UTF-8 编码 / file is not UTF-8"]) from exc
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        records = _csv_records(text)
+    elif suffix in {".jsonl", ".json", ".ndjson"}:
+        records = _jsonl_records(text)
+    else:
+        raise ImportError_([f"{path}: 只支持 .jsonl 或 .csv / only .jsonl or .csv files"])
+    return validate(records)
+
+
+def _jsonl_records(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, f"JSON 格式错误 / invalid JSON: {exc.msg} (column {exc.colno})"
+            continue
+        yield number, value if isinstance(value, dict) else "不是 JSON 对象 / not a JSON object"
+
+
+def _csv_records(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [name for name in ("id", "question", "answer") if name not in (reader.fieldnames or [])]
+    if missing:
+        yield 1, f"缺少列 / missing columns: {', '.join(missing)}"
+        return
+    for record in reader:
+        # line_num counts physical lines, so quoted multi-line answers still name the right line.
+        number = reader.line_num
+        if None in record:
+            yield number, "列数多于表头 / more fields than the header"
+            continue
+        for key in ("alternates", "tags"):
+            value = record.get(key) or ""
+            record[key] = [part.strip() for part in value.split("|") if part.strip()]
+        yield number, record
+
+
+def validate(records: Iterable[tuple[int, dict[str, Any] | str]]) -> list[Row]:
+    """Check every record; collect all errors so the user can fix the file in one pass."""
+    errors: list[str] = []
+    rows: list[Row] = []
+    seen: dict[str, int] = {}
+    for number, record in records:
+        if isinstance(record, str):
+            errors.append(f"第 {number} 行 / line {number}: {record}")
+            continue
+        problems: list[str] = []
+        entry_id = str(record.get("id") or "").strip()
+        if not _ID_RE.match(entry_id):
+            problems.append("id 必须是 1-64 位字母数字 / id must be an ASCII slug")
+        elif entry_id in seen:
+            problems.append(f"id 与第 {seen[entry_id]} 行重复 / duplicate id of line {seen[entry_id]}")
+        question = _text(record.get("question"))
+        answer = _text(record.get("answer"))
+        if not question:
+            problems.append("question 不能为空 / question is empty")
+        if not answer:
+            problems.append("answer 不能为空 / answer is empty")
+        audience = str(record.get("audience") or "all").strip()
+        if audience not in AUDIENCES:
+            problems.append(f"audience 只能是 {'/'.join(AUDIENCES)} / invalid audience {audience!r}")
+        alternates = _string_list(record.get("alternates"), "alternates", problems)
+        tags = _string_list(record.get("tags"), "tags", problems)
+        if problems:
+            errors.append(f"第 {number} 行 / line {number}: " + "; ".join(problems))
+            continue
+        seen[entry_id] = number
+        rows.append(Row(entry_id, question, alternates, answer, audience, tags))
+    if errors:
+        raise ImportError_(errors)
+    if not rows:
+        raise ImportError_(["文件中没有条目 / the file has no entries"])
+    return rows
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _string_list(value: Any, name: str, problems: list[str]) -> list[str]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{name} 必须是字符串列表 / {name} must be a list of strings")
+        return []
+    return [v.strip() for v in value if v.strip()]
+
+
+def upsert(rows: list[Row]) -> tuple[int, int]:
+    """Insert or update rows by id in the current session; return (created, updated)."""
+    existing = {
+        entry.id: entry
+        for entry in db.session.scalars(select(KbEntry).where(KbEntry.id.in_([r.id for r in rows])))
+    }
+    created = updated = 0
+    for row in rows:
+        entry = existing.get(row.id)
+        if entry is None:
+            db.session.add(
+                KbEntry(
+                    id=row.id,
+                    question=row.question,
+                    alternates=row.alternates,
+                    answer=row.answer,
+                    audience=row.audience,
+                    tags=row.tags,
+                )
+            )
+            created += 1
+            continue
+        changed = (entry.question, entry.alternates, entry.answer, entry.audience, entry.tags) != (
+            row.question,
+            row.alternates,
+            row.answer,
+            row.audience,
+            row.tags,
+        )
+        if changed:
+            entry.question, entry.alternates, entry.answer = row.question, row.alternates, row.answer
+            entry.audience, entry.tags = row.audience, row.tags
+            updated += 1
+    bump_revision()
+    return created, updated
+
+
+def export(fmt: str) -> str:
+    """Serialise the whole knowledge base as JSON Lines or CSV."""
+    entries = db.session.scalars(select(KbEntry).order_by(KbEntry.id)).all()
+    if fmt == "jsonl":
+        return "".join(
+            json.dumps(
+                {
+                    "id": e.id,
+                    "question": e.question,
+                    "alternates": e.alternates,
+                    "answer": e.answer,
+                    "audience": e.audience,
+                    "tags": e.tags,
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+            for e in entries
+        )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(FIELDS)
+    for e in entries:
+        row = [e.id, e.question, "|".join(e.alternates), e.answer, e.audience, "|".join(e.tags)]
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def bump_revision() -> None:
+    """Mark the KB as changed so every worker rebuilds its index on its next message."""
+    setting = db.session.get(Setting, REVISION_KEY)
+    if setting is None:
+        db.session.add(Setting(key=REVISION_KEY, value="1"))
+    else:
+        setting.value = str(int(setting.value) + 1)
+
+
+def current_revision() -> str:
+    """The KB revision as stored in the database."""
+    value = db.session.scalar(select(Setting.value).where(Setting.key == REVISION_KEY))
+    return value or "0"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The search index and entry lookup matching one KB revision."""
+
+    index: KbIndex
+    entries: dict[str, EntryView]
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """The parts of a KB entry the dialog needs, detached from the session."""
+
+    id: str
+    question: str
+    answer: str
+    audience: str
+
+
+_snapshots: dict[str, tuple[str, Snapshot]] = {}
+_snapshot_lock = threading.Lock()
+
+
+def snapshot() -> Snapshot:
+    """The current index; a query of one row per call, a rebuild only when the KB changed."""
+    key = str(db.engine.url)
+    revision = current_revision()
+    cached = _snapshots.get(key)
+    if cached and cached[0] == revision:
+        return cached[1]
+    with _snapshot_lock:
+        cached = _snapshots.get(key)
+        if cached and cached[0] == revision:
+            return cached[1]
+        entries = db.session.scalars(select(KbEntry)).all()
+        docs = [
+            KbDoc(
+                id=e.id,
+                question=e.question,
+                alternates=tuple(e.alternates),
+                audience=e.audience,
+                tags=tuple(e.tags),
+            )
+            for e in entries
+        ]
+        views = {e.id: EntryView(e.id, e.question, e.answer, e.audience) for e in entries}
+        snap = Snapshot(KbIndex.build(docs), views)
+        _snapshots[key] = (revision, snap)
+        return snap
