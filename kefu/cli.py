@@ -11,9 +11,12 @@ from pathlib import Path
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from sqlalchemy import delete
 
-from . import dialog, kb
+from . import dialog, integrations, kb
 from .extensions import db
+from .models import KbEntry
+from .wechat import WeChatApiError
 
 kb_cli = AppGroup("kb", help="Knowledge base: import, export, evaluate.")
 
@@ -74,7 +77,7 @@ def kb_eval(questions: Path, kb_path: Path | None, show_misses: bool) -> None:
                 raise click.ClickException(f"{questions}:{number}: bad line ({exc})") from exc
     try:
         if kb_path is not None:
-            db.session.execute(db.delete(kb.KbEntry))
+            db.session.execute(delete(KbEntry))
             kb.upsert(kb.read_file(kb_path))
             db.session.flush()
         counts: Counter[str] = Counter()
@@ -147,6 +150,27 @@ def _report(counts: Counter[str], latencies: list[float], elapsed: float) -> Non
         click.echo(f"dialog latency         p50 {p50:.1f} ms over {total} messages ({elapsed:.1f} s)")
 
 
+wechat_cli = AppGroup("wechat", help="The official account's server API.")
+
+
+@wechat_cli.command("menu")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def wechat_menu(path: Path) -> None:
+    """Publish the custom menu in PATH (WeChat's menu JSON); CLICK keys map via WECHAT_MENU_KEYS."""
+    try:
+        menu = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: 不是有效的 JSON / not valid JSON: {exc}") from exc
+    if not isinstance(menu, dict) or not isinstance(menu.get("button"), list):
+        raise click.ClickException(f'{path}: 缺少 "button" 列表 / missing the "button" list')
+    try:
+        integrations.api_client().create_menu(menu)
+    except (RuntimeError, WeChatApiError) as exc:
+        raise click.ClickException(f"菜单发布失败 / menu not published: {exc}") from exc
+    click.echo(f"菜单已发布 / menu published: {len(menu['button'])} top-level buttons.")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups on ``app``."""
     app.cli.add_command(kb_cli)
+    app.cli.add_command(wechat_cli)

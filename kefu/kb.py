@@ -7,6 +7,7 @@ import io
 import json
 import re
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,11 +213,13 @@ def export(fmt: str) -> str:
 
 def bump_revision() -> None:
     """Mark the KB as changed so every worker rebuilds its index on its next message."""
+    # A random token, not a counter: a rebuilt or restored database can never reuse an old one.
+    token = uuid.uuid4().hex
     setting = db.session.get(Setting, REVISION_KEY)
     if setting is None:
-        db.session.add(Setting(key=REVISION_KEY, value="1"))
+        db.session.add(Setting(key=REVISION_KEY, value=token))
     else:
-        setting.value = str(int(setting.value) + 1)
+        setting.value = token
 
 
 def current_revision() -> str:

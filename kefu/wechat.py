@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from xml.sax.saxutils import escape
 
 from wechatpy import parse_message
 from wechatpy.client import WeChatClient
@@ -227,6 +225,20 @@ class RedisTokenBackend(TokenBackend):
 class _SharedTokenClient(WeChatClient):  # type: ignore[misc]
     """WeChatClient that trusts the shared storage's TTL instead of per-process expiry."""
 
+    def fetch_access_token(self) -> dict[str, Any]:
+        """Fetch a token with a timeout and from API_BASE_URL (wechatpy hard-codes both away)."""
+        response = self._http.get(
+            self.API_BASE_URL + "token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+            timeout=self.timeout,
+        )
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        if result.get("errcode"):
+            raise WeChatApiError(f"token: {result.get('errcode')} {result.get('errmsg')}")
+        self.session.set(self.access_token_key, result["access_token"], result.get("expires_in", 7200))
+        return result
+
     @property
     def access_token(self) -> str:
         token = self.session.get(self.access_token_key)
@@ -264,6 +276,8 @@ class ApiClient:
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
             return fn(*args)
+        except WeChatApiError:
+            raise
         except (WeChatException, OSError) as exc:
             raise WeChatApiError(str(exc)) from exc
         except Exception as exc:  # requests' timeouts and connection errors
@@ -317,11 +331,6 @@ class OAuth:
         return str(openid)
 
 
-def expires_in(seconds: int) -> datetime:
-    """Helper for storage backends: the aware datetime ``seconds`` from now."""
-    return datetime.now(UTC) + timedelta(seconds=seconds)
-
-
 __all__ = [
     "ApiClient",
     "Crypto",
@@ -331,7 +340,6 @@ __all__ = [
     "TokenBackend",
     "UnreadableMessage",
     "WeChatApiError",
-    "escape",
     "parse",
     "signature_valid",
     "text_reply",

@@ -1,0 +1,26 @@
+# Two commands for a new user: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint system-packages
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Set up SQLite with demo data and serve it on http://127.0.0.1:5000
+demo: $(VENV)/.installed
+	VENV=$(VENV) scripts/demo
+
+# The whole test suite (needs PostgreSQL and Redis on localhost, and Chromium for browser tests)
+test: $(VENV)/.installed system-packages
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+# Debian packages the browser and label tests use; installed only when missing.
+system-packages:
+	@scripts/system-packages
