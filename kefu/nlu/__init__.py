@@ -1,0 +1,19 @@
+"""Understanding layer: match a Chinese support message to the KB, or decide not to."""
+
+from __future__ import annotations
+
+from .handoff import detect_handoff
+from .index import KbIndex
+from .text import normalize
+from .types import Candidate, KbDoc, Understanding
+from .understand import understand
+
+__all__ = [
+    "Candidate",
+    "KbDoc",
+    "KbIndex",
+    "Understanding",
+    "detect_handoff",
+    "normalize",
+    "understand",
+]

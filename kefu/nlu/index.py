@@ -1,0 +1,223 @@
+"""Inverted index over KB phrasings with IDF-weighted cosine scoring."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .calibration import calibrate
+from .text import Terms, analyze, synonyms, weak_concepts
+from .types import Candidate, KbDoc
+
+__all__ = ["KbIndex", "Match"]
+
+# Relative weight of each term kind. Concepts carry the synonym knowledge; bigrams are a
+# fuzzy fallback for misspellings and segmentation differences, so they count for less.
+_KIND_WEIGHT = {"c": 1.0, "w": 1.0, "b": 0.35}
+# A word that is also a synonym surface already counted through its concept; the word
+# itself only adds a small bonus for the exact wording.
+_SURFACE_WORD_WEIGHT = 0.35
+_SINGLE_CHAR_WEIGHT = 0.5
+# Context groups (time words, generic verbs) help to rank but are not a topic.
+_WEAK_CONCEPT_WEIGHT = 0.5
+# An error code the KB knows (400018) pins the entry down more than any ordinary word.
+_CODE_WEIGHT = 2.0
+_CODE_RE = re.compile(r"^\d{4,}$")
+_MODEL_RE = re.compile(r"^(?=.*\d)[0-9a-z][0-9a-z\-_./]*$")
+# Unknown query terms weigh this fraction of the rarest known term: they show the message
+# talks about something the KB may not cover, but a rare word alone is weak evidence.
+_OOV_FACTOR = 0.55
+# The per-entry profile (all phrasings and tags together) competes with single phrasings
+# at a discount, so entries are found from words spread over several alternates.
+_PROFILE_FACTOR = 0.85
+# Candidate generation walks posting lists rarest-term-first until this many postings were
+# read; remaining (frequent) terms are only scored for the surviving candidates.
+_POSTING_BUDGET = 6000
+# Similarity = (share of the query matched)^Q * (share of the phrasing matched)^(1-Q); Q > 0.5
+# because a short message fully contained in a long KB question is a good match, while
+# unmatched message words are the main sign that the KB does not cover it.
+_Q_EXP = 0.55
+_RESCORE = 64
+
+
+@dataclass(frozen=True)
+class Match:
+    """Raw retrieval result for one entry (before calibration)."""
+
+    doc: KbDoc
+    similarity: float  # best IDF similarity over the entry's phrasings and profile
+    coverage: float  # share of the query's weight found in that best phrasing
+
+
+def _kind_weight(term: str) -> float:
+    kind = term[0]
+    body = term[2:]
+    if kind == "c":
+        return _WEAK_CONCEPT_WEIGHT if body in weak_concepts() else _KIND_WEIGHT["c"]
+    if kind == "w":
+        if body in synonyms():
+            return _SURFACE_WORD_WEIGHT
+        if _CODE_RE.match(body):
+            return _CODE_WEIGHT
+        if len(body) == 1:
+            return _SINGLE_CHAR_WEIGHT
+    return _KIND_WEIGHT[kind]
+
+
+def _ignorable_oov(term: str) -> bool:
+    """Unknown query terms that say nothing about the topic."""
+    if term[0] != "w":
+        return False
+    body = term[2:]
+    # A synonym surface is represented by its concept; a model or serial number (AS-C3H,
+    # 2023a) the KB never mentions identifies a device, not a question.
+    return body in synonyms() or _MODEL_RE.match(body) is not None
+
+
+class KbIndex:
+    """Searchable index of KB entries; build once, query many times (thread-safe reads)."""
+
+    def __init__(self) -> None:
+        self._docs: list[KbDoc] = []
+        self._term_id: dict[str, int] = {}
+        self._wsq: list[float] = []  # squared weight per term id
+        self._df: list[int] = []
+        self._post: list[array] = []  # term id -> phrasing ids
+        self._ph_terms: list[array] = []  # sorted term ids; arrays keep 100k KBs compact
+        self._ph_norm: list[float] = []
+        self._ph_doc: array = array("I")
+        self._ph_factor: list[float] = []
+        self._oov_wsq: dict[str, float] = {}
+
+    @classmethod
+    def build(cls, docs: Iterable[KbDoc]) -> KbIndex:
+        """Build an index from KB entries."""
+        self = cls()
+        per_doc: list[list[set[str]]] = []
+        df: dict[str, int] = {}
+        for doc in docs:
+            phrasings = [analyze(t).all() for t in (doc.question, *doc.alternates) if t]
+            profile: set[str] = set().union(*phrasings) if phrasings else set()
+            for tag in doc.tags:
+                profile |= analyze(tag).all()
+            self._docs.append(doc)
+            per_doc.append([*phrasings, profile])
+            for term in profile:
+                df[term] = df.get(term, 0) + 1
+        n = max(len(self._docs), 1)
+        max_idf = 0.0
+        for term, count in df.items():
+            idf = math.log(1.0 + (n - count + 0.5) / (count + 0.5))
+            w = _kind_weight(term) * idf
+            self._term_id[term] = len(self._wsq)
+            self._wsq.append(w * w)
+            self._df.append(count)
+            max_idf = max(max_idf, idf)
+        rare_idf = math.log(1.0 + (n - 0.5) / 1.5)
+        self._oov_idf = _OOV_FACTOR * rare_idf
+        posts: list[list[int]] = [[] for _ in self._wsq]
+        for d, sets in enumerate(per_doc):
+            last = len(sets) - 1
+            for i, terms in enumerate(sets):
+                if not terms:
+                    continue
+                ids = sorted(self._term_id[t] for t in terms)
+                pid = len(self._ph_terms)
+                self._ph_terms.append(array("I", ids))
+                sq = sum(self._wsq[t] for t in ids) or 1.0
+                self._ph_norm.append(sq ** (1.0 - _Q_EXP))
+                self._ph_doc.append(d)
+                self._ph_factor.append(_PROFILE_FACTOR if i == last else 1.0)
+                for t in ids:
+                    posts[t].append(pid)
+        self._post = [array("I", p) for p in posts]
+        return self
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def has_word(self, word: str) -> bool:
+        """True if ``word`` (as segmented) occurs in some KB entry."""
+        return ("w:" + word) in self._term_id
+
+    def match(self, terms: Terms, audiences: frozenset[str], limit: int = 3) -> list[Match]:
+        """Rank entries visible to ``audiences`` by raw similarity to ``terms``."""
+        tid = self._term_id
+        wsq = self._wsq
+        q_known: list[int] = []
+        q_norm_sq = 0.0
+        for term in terms.all():
+            t = tid.get(term)
+            if t is None:
+                if _ignorable_oov(term):
+                    continue
+                w = _kind_weight(term) * self._oov_idf
+                q_norm_sq += w * w
+            else:
+                q_known.append(t)
+                q_norm_sq += wsq[t]
+        if not q_known or q_norm_sq <= 0.0:
+            return []
+        q_norm = q_norm_sq**_Q_EXP
+        q_all = tuple(q_known)
+        q_known.sort(key=lambda t: self._df[t])
+        acc: dict[int, float] = {}
+        read = 0
+        complete = True
+        rescore = _RESCORE
+        if len(self._post[q_known[0]]) > _POSTING_BUDGET and len(q_known) > 1:
+            # Even the rarest word is everywhere (a vague "摄像头没反应" in a huge KB): only
+            # entries sharing the two rarest terms can be good matches.
+            both = set(self._post[q_known[0]]).intersection(self._post[q_known[1]])
+            acc = dict.fromkeys(list(both)[: _RESCORE * 4], 0.0)
+            rescore = len(acc)
+            read = _POSTING_BUDGET
+            complete = False
+            q_known = []
+        for t in q_known:
+            post = self._post[t]
+            if read and read + len(post) > _POSTING_BUDGET:
+                complete = False
+                break
+            read += len(post)
+            w = wsq[t]
+            get = acc.get
+            for pid in post:
+                acc[pid] = get(pid, 0.0) + w
+        if not acc:
+            return []
+        norms = self._ph_norm
+        factor = self._ph_factor
+        if complete:
+            scored = [(dot / norms[pid] * factor[pid], pid) for pid, dot in acc.items()]
+        else:
+            # Partial sums only saw the rarer terms; rescore the best of them exactly.
+            top = heapq.nlargest(rescore, acc.items(), key=lambda kv: kv[1] / norms[kv[0]])
+            qset = set(q_all)
+            scored = []
+            for pid, _ in top:
+                dot = sum(wsq[t] for t in qset.intersection(self._ph_terms[pid]))
+                scored.append((dot / norms[pid] * factor[pid], pid))
+        scored.sort(reverse=True)
+        best: dict[int, Match] = {}
+        for s, pid in scored:
+            d = self._ph_doc[pid]
+            if d in best:
+                continue
+            doc = self._docs[d]
+            if doc.audience not in audiences:
+                continue
+            cov = s * norms[pid] / factor[pid] / q_norm_sq
+            best[d] = Match(doc, s / q_norm, cov)
+            if len(best) >= limit:
+                break
+        return list(best.values())
+
+    def search(self, text: str, audiences: frozenset[str], limit: int = 3) -> list[Candidate]:
+        """Best entries for ``text`` visible to ``audiences``, with calibrated scores."""
+        matches = self.match(analyze(text), audiences, limit=max(limit, 2))
+        return calibrate(matches)[:limit]

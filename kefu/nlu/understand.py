@@ -1,0 +1,83 @@
+"""Decide what to do with a message: answer, clarify, don't know, or hand off."""
+
+from __future__ import annotations
+
+import re
+
+from .calibration import ANSWER_CONFIDENCE, calibrate
+from .handoff import detect_handoff
+from .index import KbIndex
+from .text import analyze, compact, has_wordlike, load_lexicon, normalize, weak_concepts
+from .types import Understanding
+
+__all__ = ["understand"]
+
+_DEFAULT_AUDIENCES = frozenset({"all", "end_user"})
+# Below this raw similarity nothing is offered, not even as a clarification.
+_CLARIFY_MIN_SIMILARITY = 0.28
+# Further clarification options must be at least this close to the best one.
+_CLARIFY_RATIO = 0.5
+# Messages with an off-topic marker (recruiting, other brands) or without any domain concept
+# need this much more confidence before the KB answers them.
+_OFF_TOPIC_CONFIDENCE = 0.97
+_NO_CONCEPT_CONFIDENCE = 0.93
+_PUNCT_RE = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def _is_smalltalk(norm: str) -> bool:
+    """True if the message is only greetings/thanks/acknowledgements."""
+    rest = _PUNCT_RE.sub("", norm)
+    if not rest:
+        return True
+    phrases = load_lexicon("smalltalk.txt").phrases  # longest first
+    changed = True
+    while rest and changed:
+        changed = False
+        for p in phrases:
+            if p and rest.startswith(p):
+                rest = rest[len(p) :]
+                changed = True
+                break
+    return not rest
+
+
+def understand(
+    text: str, index: KbIndex, audiences: frozenset[str] = _DEFAULT_AUDIENCES
+) -> Understanding:
+    """Classify one user message against ``index`` for a user who may see ``audiences``."""
+    norm = compact(normalize(text))
+    if not has_wordlike(norm):
+        return Understanding("none", reason="empty")
+    reason = detect_handoff(norm)
+    if reason is not None:
+        return Understanding("handoff", reason=reason)
+    if _is_smalltalk(norm):
+        return Understanding("none", reason="smalltalk")
+    terms = analyze(norm)
+    matches = index.match(terms, audiences, limit=3)
+    if not matches:
+        return Understanding("none", reason="no_match")
+    cands = calibrate(matches)
+    best = cands[0]
+    if load_lexicon("offtopic.txt").find(norm) is not None:
+        if best.score >= _OFF_TOPIC_CONFIDENCE:
+            return Understanding("answer", (best,))
+        return Understanding("none", tuple(cands), reason="off_topic")
+    weak = weak_concepts()
+    if not any(c not in weak for c in terms.concepts):
+        # No product or feature word at all ("晚上吃什么好"): only a KB word of two or more
+        # characters that the message shares with the entry can justify anything.
+        if not any(len(w) > 1 and index.has_word(w) for w in terms.words):
+            return Understanding("none", tuple(cands), reason="off_topic")
+        needed = _NO_CONCEPT_CONFIDENCE
+    else:
+        needed = ANSWER_CONFIDENCE
+    if best.score >= needed:
+        return Understanding("answer", (best,))
+    top = matches[0].similarity
+    if top >= _CLARIFY_MIN_SIMILARITY:
+        close = [c for c, m in zip(cands, matches, strict=True)
+                 if m.similarity >= _CLARIFY_RATIO * top]
+        if len(close) >= 2:
+            return Understanding("clarify", tuple(close[:3]))
+    return Understanding("none", tuple(cands), reason="low_confidence")

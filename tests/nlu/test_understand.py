@@ -1,0 +1,140 @@
+"""Behaviour of the understanding layer as a user of the bot would notice it."""
+
+from __future__ import annotations
+
+import pytest
+
+from kefu.nlu import KbDoc, KbIndex, Understanding, detect_handoff, normalize, understand
+
+END_USER = frozenset({"all", "end_user"})
+INSTALLER = frozenset({"all", "installer"})
+
+KB = [
+    KbDoc("offline", "设备在App里显示离线怎么办？", ("摄像头状态是灰色的", "设备不在线"), "all",
+          ("在线状态",)),
+    KbDoc("wifi_setup", "摄像头配网失败怎么办？", ("WiFi密码输完配网超时", "声波配网没反应"),
+          "end_user", ("配网",)),
+    KbDoc("sd_card", "摄像头支持多大的存储卡？", ("TF卡买多大", "128G能录几天"), "end_user"),
+    KbDoc("nvr_add", "怎么往录像机里添加网络摄像头？", ("NVR加摄像头", "一键添加搜不到"),
+          "installer", ("录像机",)),
+    KbDoc("doorbell_battery", "可视门铃的电池怎么充电？", ("门铃电量低", "门铃要拆下来充电吗"),
+          "end_user"),
+    KbDoc("lock_battery", "智能锁的电池怎么充电？", ("门锁电量低", "门锁没电了怎么开门"),
+          "end_user"),
+    KbDoc("lock_users", "怎么删除智能锁里某个人的指纹或密码？", ("删除开门密码", "清空门锁用户"),
+          "end_user"),
+    KbDoc("err_400018", "打开App报错400018怎么处理？", ("App提示400018",), "end_user"),
+    KbDoc("nvr_hdmi", "录像机接显示器没有画面？", ("HDMI连接后黑屏",), "all"),
+]
+
+
+@pytest.fixture(scope="module")
+def index() -> KbIndex:
+    return KbIndex.build(KB)
+
+
+def answered(u: Understanding) -> str | None:
+    return u.candidates[0].id if u.kind == "answer" else None
+
+
+def test_normalize_folds_width_case_and_space() -> None:
+    assert normalize("  ＡＰＰ　报错！ ") == "app 报错!"
+    assert normalize("Ｗｉ－Ｆｉ\u200b连不上") == "wi-fi连不上"
+
+
+def test_index_length(index: KbIndex) -> None:
+    assert len(index) == len(KB)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("监控掉线了", "offline"),  # 监控=摄像头, 掉线=离线
+        ("wifi连不上，配置网络老是超时", "wifi_setup"),
+        ("内存卡最大能插多大的", "sd_card"),  # 内存卡=存储卡
+        ("硬盘录像机接电视黑屏", "nvr_hdmi"),
+    ],
+)
+def test_synonyms_find_the_entry(index: KbIndex, text: str, expected: str) -> None:
+    assert answered(understand(text, index)) == expected
+
+
+def test_digits_only_error_code(index: KbIndex) -> None:
+    assert answered(understand("400018", index)) == "err_400018"
+    assert answered(understand("app报错４０００１８", index)) == "err_400018"
+
+
+def test_installer_entry_hidden_from_end_users(index: KbIndex) -> None:
+    u = understand("NVR怎么添加摄像头", index, END_USER)
+    assert all(c.id != "nvr_add" for c in u.candidates)
+    assert all(c.id != "nvr_add" for c in index.search("NVR怎么添加摄像头", END_USER))
+    assert answered(understand("NVR怎么添加摄像头", index, INSTALLER)) == "nvr_add"
+
+
+@pytest.mark.parametrize("text", ["在吗", "你好", "谢谢！", "🙂", "   ", "？？", "ok"])
+def test_small_talk_and_empty_get_no_answer(index: KbIndex, text: str) -> None:
+    u = understand(text, index)
+    assert u.kind == "none"
+    assert u.reason in {"empty", "smalltalk"}
+
+
+@pytest.mark.parametrize(
+    "text", ["你们公司还招人吗", "今天天气怎么样", "qwertyuiop", "小米摄像头好用吗"]
+)
+def test_out_of_scope_gets_no_answer(index: KbIndex, text: str) -> None:
+    assert understand(text, index).kind in {"none", "clarify"}
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("转人工", "requested"),
+        ("我要找真人客服", "requested"),
+        ("能打电话联系我吗", "requested"),
+        ("你们这什么垃圾产品，摄像头天天掉线!!!", "angry"),  # angry beats a KB-covered problem
+        ("我要投诉", "angry"),
+        ("退钱！！！", "angry"),
+        ("怎么查看邻居家的摄像头", "security"),
+        ("帮我解绑别人绑定的设备", "security"),
+        ("怎么破解门锁密码", "security"),
+    ],
+)
+def test_handoff_triggers(index: KbIndex, text: str, reason: str) -> None:
+    assert detect_handoff(text) == reason
+    u = understand(text, index)
+    assert u.kind == "handoff"
+    assert u.reason == reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "钟点工不来了，想把她的开门密码去掉",
+        "前任租客的指纹怎么删掉",
+        "账号绑定的手机要换",
+        "摄像头一直掉线怎么办",
+        "门锁密码忘了怎么办",
+        "怎么把摄像头分享给家人",
+    ],
+)
+def test_ordinary_questions_are_not_handed_off(text: str) -> None:
+    assert detect_handoff(text) is None
+
+
+def test_own_lock_user_removal_is_answered(index: KbIndex) -> None:
+    assert answered(understand("钟点工不来了，想把她的开门密码去掉", index)) == "lock_users"
+
+
+def test_close_call_asks_to_clarify(index: KbIndex) -> None:
+    u = understand("电池怎么充电", index)
+    assert u.kind == "clarify"
+    assert 2 <= len(u.candidates) <= 3
+    assert {c.id for c in u.candidates[:2]} == {"doorbell_battery", "lock_battery"}
+
+
+def test_scores_are_calibrated_and_limited(index: KbIndex) -> None:
+    cands = index.search("门铃电量低怎么办", END_USER, limit=2)
+    assert len(cands) == 2
+    assert cands[0].id == "doorbell_battery"
+    assert all(0.0 <= c.score <= 1.0 for c in cands)
+    assert cands[0].score > cands[1].score
