@@ -13,7 +13,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import delete
 
-from . import dialog, integrations, kb
+from . import accounts, dialog, integrations, kb
 from .extensions import db
 from .models import KbEntry
 from .wechat import WeChatApiError
@@ -51,13 +51,17 @@ def kb_export(fmt: str, out: Path | None) -> None:
         click.echo(data, nl=False)
         return
     out.write_text(data, encoding="utf-8")
-    click.echo(f"exported {data.count(chr(10)) - (1 if fmt == 'csv' else 0)} entries to {out}", err=True)
+    click.echo(
+        f"exported {data.count(chr(10)) - (1 if fmt == 'csv' else 0)} entries to {out}", err=True
+    )
 
 
 @kb_cli.command("eval")
 @click.argument("questions", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option(
-    "--kb", "kb_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    "--kb",
+    "kb_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="Use this KB file for the run instead of the stored one (nothing is saved).",
 )
 @click.option("--show-misses/--no-show-misses", default=True)
@@ -118,18 +122,26 @@ def _verdict(cls: str, expect: str, got: str) -> str:
     if cls == "kb":
         if got == expect:
             return "correct"
-        return {"none": "no_answer", "clarify": "clarified", "human": "handed_off"}.get(got, "wrong")
+        return {"none": "no_answer", "clarify": "clarified", "human": "handed_off"}.get(
+            got, "wrong"
+        )
     if cls == "none":
         if got == "none":
             return "kept_out"
         return {"clarify": "clarified", "human": "handed_off"}.get(got, "answered")
-    return "handed_off" if got == "human" else ("answered" if got not in {"none", "clarify"} else got)
+    return (
+        "handed_off" if got == "human" else ("answered" if got not in {"none", "clarify"} else got)
+    )
 
 
 def _report(counts: Counter[str], latencies: list[float], elapsed: float) -> None:
     def pct(cls: str, key: str) -> str:
         total = counts[f"{cls}:total"]
-        return f"{counts[f'{cls}:{key}']:4d}  {100 * counts[f'{cls}:{key}'] / total:5.1f}%" if total else "   -"
+        return (
+            f"{counts[f'{cls}:{key}']:4d}  {100 * counts[f'{cls}:{key}'] / total:5.1f}%"
+            if total
+            else "   -"
+        )
 
     click.echo("")
     click.echo(f"in-scope messages      {counts['kb:total']}")
@@ -147,7 +159,9 @@ def _report(counts: Counter[str], latencies: list[float], elapsed: float) -> Non
         ordered = sorted(latencies)
         p50 = ordered[len(ordered) // 2] * 1000
         click.echo(f"overall accuracy       {right}/{total} = {100 * right / total:.1f}%")
-        click.echo(f"dialog latency         p50 {p50:.1f} ms over {total} messages ({elapsed:.1f} s)")
+        click.echo(
+            f"dialog latency         p50 {p50:.1f} ms over {total} messages ({elapsed:.1f} s)"
+        )
 
 
 wechat_cli = AppGroup("wechat", help="The official account's server API.")
@@ -174,3 +188,7 @@ def init_app(app: Flask) -> None:
     """Register the command groups on ``app``."""
     app.cli.add_command(kb_cli)
     app.cli.add_command(wechat_cli)
+    from .catalog import cli as catalog_cli
+
+    catalog_cli.init_app(app)
+    accounts.init_app(app)

@@ -53,6 +53,37 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "WECHAT_KF_ACCOUNT": os.environ.get("WECHAT_KF_ACCOUNT", ""),
         "WECHAT_MENU_KEYS": _json_object("WECHAT_MENU_KEYS"),
         "HANDOFF_IDLE_MINUTES": int(os.environ.get("HANDOFF_IDLE_MINUTES", "30")),
+        # Devices with only a ship date start their warranty this many days after shipping,
+        # the usual time a unit spends with dealers before it is sold.
+        "WARRANTY_SHIP_GRACE_DAYS": int(os.environ.get("WARRANTY_SHIP_GRACE_DAYS", "90")),
+        # Manuals, photos and firmware named by a relative path live here (served at /media/).
+        "MEDIA_ROOT": os.environ.get("MEDIA_ROOT") or str(Path(instance_path) / "media"),
+        # Self-service site. Rate limits share Redis with everything else, so every worker
+        # counts the same client; without Redis each process counts on its own.
+        "RATELIMIT_SWALLOW_ERRORS": True,  # Redis down: serve pages, do not 500
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # A moving window: no burst of twice the limit across a window boundary.
+        "RATELIMIT_STRATEGY": "moving-window",
+        # Public lookups by serial (warranty form, GS1 links): low enough that harvesting serials
+        # is impractical, high enough for a person checking a few devices.
+        "WARRANTY_LOOKUP_LIMIT": os.environ.get("WARRANTY_LOOKUP_LIMIT", "10/minute;100/day"),
+        # Login and registration forms, per client: slows password guessing to a crawl.
+        "LOGIN_LIMIT": os.environ.get("LOGIN_LIMIT", "5/minute;50/day"),
+        # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted; with 0
+        # every client behind a proxy would share one rate-limit bucket.
+        "PROXY_FIX_X_FOR": int(os.environ.get("PROXY_FIX_X_FOR", "0")),
+        "LANGUAGES": ["zh", "en"],
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE")),
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE")),
+        "REMEMBER_COOKIE_DURATION": 30 * 24 * 3600,
+        # How the device page points people to the official account for help: its name, and
+        # optionally its follow link and QR image (media path or URL; long-press works in WeChat).
+        "WECHAT_OA_NAME": os.environ.get("WECHAT_OA_NAME", ""),
+        "WECHAT_OA_URL": os.environ.get("WECHAT_OA_URL", ""),
+        "WECHAT_OA_QR": os.environ.get("WECHAT_OA_QR", ""),
         # WeChat answers a request body of at most a few KB; anything near 1 MB is not WeChat.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "TESTING": _bool(os.environ.get("KEFU_TESTING")),

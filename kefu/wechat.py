@@ -137,9 +137,7 @@ def _int(value: Any) -> int:
 
 def text_reply(inbound: Inbound, text: str) -> str:
     """Render a passive text reply to ``inbound``."""
-    return str(
-        TextReply(source=inbound.account, target=inbound.openid, content=text).render()
-    )
+    return str(TextReply(source=inbound.account, target=inbound.openid, content=text).render())
 
 
 def transfer_reply(inbound: Inbound, kf_account: str = "") -> str:
@@ -150,7 +148,9 @@ def transfer_reply(inbound: Inbound, kf_account: str = "") -> str:
     """
     trans_info = ""
     if kf_account:
-        trans_info = f"<TransInfo><KfAccount><![CDATA[{_cdata(kf_account)}]]></KfAccount></TransInfo>"
+        trans_info = (
+            f"<TransInfo><KfAccount><![CDATA[{_cdata(kf_account)}]]></KfAccount></TransInfo>"
+        )
     return (
         "<xml>"
         f"<ToUserName><![CDATA[{_cdata(inbound.openid)}]]></ToUserName>"
@@ -236,7 +236,9 @@ class _SharedTokenClient(WeChatClient):  # type: ignore[misc]
         result: dict[str, Any] = response.json()
         if result.get("errcode"):
             raise WeChatApiError(f"token: {result.get('errcode')} {result.get('errmsg')}")
-        self.session.set(self.access_token_key, result["access_token"], result.get("expires_in", 7200))
+        self.session.set(
+            self.access_token_key, result["access_token"], result.get("expires_in", 7200)
+        )
         return result
 
     @property

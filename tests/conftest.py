@@ -39,7 +39,11 @@ def database_url() -> Iterator[str]:
     name = f"kefu_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    url = (
+        PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        + "/"
+        + name
+    )
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         from flask_migrate import upgrade
@@ -146,7 +150,9 @@ class FakeWeChat:
             "openid": "ignored",
         }
 
-    def xml(self, openid: str, msg_type: str, fields: dict[str, str | int], msg_id: int | None) -> str:
+    def xml(
+        self, openid: str, msg_type: str, fields: dict[str, str | int], msg_id: int | None
+    ) -> str:
         """A plaintext message as WeChat sends it."""
         nodes = [
             "<ToUserName><![CDATA[gh_kefu_test]]></ToUserName>",
@@ -155,7 +161,11 @@ class FakeWeChat:
             f"<MsgType><![CDATA[{msg_type}]]></MsgType>",
         ]
         for key, value in fields.items():
-            nodes.append(f"<{key}>{value}</{key}>" if isinstance(value, int) else f"<{key}><![CDATA[{value}]]></{key}>")
+            nodes.append(
+                f"<{key}>{value}</{key}>"
+                if isinstance(value, int)
+                else f"<{key}><![CDATA[{value}]]></{key}>"
+            )
         if msg_id is not None:
             nodes.append(f"<MsgId>{msg_id}</MsgId>")
         return "<xml>" + "".join(nodes) + "</xml>"
@@ -169,10 +179,15 @@ class FakeWeChat:
             query["msg_signature"] = tree.findtext("MsgSignature") or ""
             query["encrypt_type"] = "aes"
             encrypted = tree.findtext("Encrypt")
-            body = f"<xml><ToUserName><![CDATA[gh_kefu_test]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+            body = (
+                "<xml><ToUserName><![CDATA[gh_kefu_test]]></ToUserName>"
+                f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+            )
         return self.client.post("/wechat", query_string=query, data=body, content_type="text/xml")
 
-    def send(self, openid: str, msg_type: str, msg_id: int | None = 0, **fields: str | int) -> TestResponse:
+    def send(
+        self, openid: str, msg_type: str, msg_id: int | None = 0, **fields: str | int
+    ) -> TestResponse:
         """Deliver one message or event; ``msg_id=0`` picks a fresh MsgId, ``None`` sends none."""
         if msg_id == 0:
             self._next_id += 1
@@ -183,7 +198,9 @@ class FakeWeChat:
         """A text message."""
         return self.send(openid, "text", msg_id, Content=content)
 
-    def event(self, openid: str, event: str, key: str = "", create_time: int | None = None) -> TestResponse:
+    def event(
+        self, openid: str, event: str, key: str = "", create_time: int | None = None
+    ) -> TestResponse:
         """An event (no MsgId)."""
         fields: dict[str, str | int] = {"Event": event}
         if key:
@@ -200,7 +217,10 @@ class FakeWeChat:
         if "<Encrypt>" in body:
             tree = ElementTree.fromstring(body)
             body = self.crypto.decrypt_message(
-                body, tree.findtext("MsgSignature"), tree.findtext("TimeStamp"), tree.findtext("Nonce")
+                body,
+                tree.findtext("MsgSignature"),
+                tree.findtext("TimeStamp"),
+                tree.findtext("Nonce"),
             )
         tree = ElementTree.fromstring(body)
         fields = {child.tag: (child.text or "") for child in tree}

@@ -33,11 +33,21 @@ class FakeWeChatApi:
         self.calls.append((request.path, {"args": args, "body": body}))
         if request.path == "/cgi-bin/token":
             self.token_fetches += 1
-            result: dict[str, Any] = {"access_token": f"TOKEN{self.token_fetches}", "expires_in": 7200}
+            result: dict[str, Any] = {
+                "access_token": f"TOKEN{self.token_fetches}",
+                "expires_in": 7200,
+            }
         elif request.path == "/sns/oauth2/access_token":
             openid = self.oauth_openids.get(args.get("code", ""))
             result = (
-                {"access_token": "web", "expires_in": 7200, "openid": openid, "scope": "snsapi_base"}
+                # WeChat's answer carries a refresh_token too; wechatpy reads it unconditionally.
+                {
+                    "access_token": "web",
+                    "expires_in": 7200,
+                    "refresh_token": "refresh",
+                    "openid": openid,
+                    "scope": "snsapi_base",
+                }
                 if openid
                 else {"errcode": 40029, "errmsg": "invalid code"}
             )

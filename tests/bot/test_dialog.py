@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
@@ -35,7 +34,9 @@ CLOSE_CALL_KB = [
 
 def _import(runner: FlaskCliRunner, tmp_path: Path, rows: list[dict[str, object]]) -> None:
     path = tmp_path / "kb.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     result = runner.invoke(args=["kb", "import", str(path)])
     assert result.exit_code == 0, result.output
 

@@ -54,7 +54,9 @@ def test_two_failures_in_a_row_hand_off(app: Flask, wechat: FakeWeChat, kb_loade
         assert len(db.session.scalars(select(UnansweredQuestion)).all()) == 2
 
 
-def test_an_answer_resets_the_failure_count(app: Flask, wechat: FakeWeChat, kb_loaded: None) -> None:
+def test_an_answer_resets_the_failure_count(
+    app: Flask, wechat: FakeWeChat, kb_loaded: None
+) -> None:
     wechat.text("o_reset", "比特币现在什么价")
     assert "画面翻转" in wechat.reply(wechat.text("o_reset", "画面是倒的怎么调"))["Content"]
     reply = wechat.reply(wechat.text("o_reset", "今天北京空气质量怎么样"))

@@ -66,11 +66,22 @@ def test_duplicate_ids_and_wrong_types_are_errors(runner: FlaskCliRunner, tmp_pa
     assert "line 3" in result.output and "alternates" in result.output
 
 
-def test_csv_import_and_export_round_trip(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+def test_csv_import_and_export_round_trip(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "question", "alternates", "answer", "audience", "tags"])
-    writer.writerow(["lock_battery", "门锁电池怎么换？", "门锁没电了|换电池", "打开后面板换4节5号电池。\n注意正负极。", "end_user", "门锁|电池"])
+    writer.writerow(
+        [
+            "lock_battery",
+            "门锁电池怎么换？",
+            "门锁没电了|换电池",
+            "打开后面板换4节5号电池。\n注意正负极。",
+            "end_user",
+            "门锁|电池",
+        ]
+    )
     path = tmp_path / "kb.csv"
     path.write_text(out.getvalue(), "utf-8")
     assert runner.invoke(args=["kb", "import", str(path)]).exit_code == 0
@@ -82,7 +93,9 @@ def test_csv_import_and_export_round_trip(app: Flask, runner: FlaskCliRunner, tm
     assert json.loads(jsonl.splitlines()[0])["tags"] == ["门锁", "电池"]
 
 
-def test_csv_error_names_the_physical_line(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+def test_csv_error_names_the_physical_line(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
     text = 'id,question,answer\nok1,"多行\n问题",答案\nbad id!,问题,答案\n'
     path = tmp_path / "kb.csv"
     path.write_text(text, "utf-8")

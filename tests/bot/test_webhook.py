@@ -48,7 +48,9 @@ def test_text_answer_is_the_entry_answer_as_written(wechat: FakeWeChat, kb_loade
     assert reply["Content"].startswith(WIFI_ANSWER)
 
 
-def test_safe_mode_decrypts_and_encrypts(client: FlaskClient, wechat_safe: FakeWeChat, kb_loaded: None) -> None:
+def test_safe_mode_decrypts_and_encrypts(
+    client: FlaskClient, wechat_safe: FakeWeChat, kb_loaded: None
+) -> None:
     response = wechat_safe.text("o_safe", "画面是倒的怎么调")
     body = response.get_data(as_text=True)
     assert "<Encrypt>" in body and "画面翻转" not in body  # nothing readable on the wire
@@ -79,7 +81,8 @@ def test_unreadable_bodies_get_success_never_5xx(client: FlaskClient, wechat: Fa
         b"<xml><MsgType>text</MsgType></xml>",
         "<xml><FromUserName>o</FromUserName><MsgType>text</MsgType></xml>".encode("utf-16"),
         b"\xff\xfe\x00garbage",
-        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><xml>&b;</xml>',
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b"<xml>&b;</xml>",
     ]
     for body in bodies:
         response = client.post("/wechat", query_string=wechat.query(), data=body)
@@ -114,12 +117,16 @@ def test_retry_is_processed_once_and_gets_the_same_reply(
         assert again["Content"] == first["Content"]
     with app.app_context():
         lines = db.session.scalars(
-            select(ChatMessage).where(ChatMessage.openid == "o_retry", ChatMessage.direction == "in")
+            select(ChatMessage).where(
+                ChatMessage.openid == "o_retry", ChatMessage.direction == "in"
+            )
         ).all()
         assert len(lines) == 1
 
 
-def test_retried_failure_does_not_count_twice(app: Flask, wechat: FakeWeChat, kb_loaded: None) -> None:
+def test_retried_failure_does_not_count_twice(
+    app: Flask, wechat: FakeWeChat, kb_loaded: None
+) -> None:
     """Two deliveries of one unanswerable message are one failure, not a handoff."""
     wechat.text("o_retry2", "比特币现在什么价", msg_id=880001)
     reply = wechat.reply(wechat.text("o_retry2", "比特币现在什么价", msg_id=880001))
@@ -128,11 +135,15 @@ def test_retried_failure_does_not_count_twice(app: Flask, wechat: FakeWeChat, kb
         assert db.session.scalar(select(func.count()).select_from(Handoff)) == 0
 
 
-def test_event_retry_is_deduplicated_by_sender_time_and_event(app: Flask, wechat: FakeWeChat) -> None:
+def test_event_retry_is_deduplicated_by_sender_time_and_event(
+    app: Flask, wechat: FakeWeChat
+) -> None:
     wechat.event("o_evt", "subscribe", create_time=1700000000)
     wechat.event("o_evt", "subscribe", create_time=1700000000)
     with app.app_context():
-        welcomes = db.session.scalars(select(ChatMessage).where(ChatMessage.openid == "o_evt")).all()
+        welcomes = db.session.scalars(
+            select(ChatMessage).where(ChatMessage.openid == "o_evt")
+        ).all()
         assert len(welcomes) == 1
 
 
@@ -155,12 +166,18 @@ def test_unsubscribe_removes_personal_data(app: Flask, wechat: FakeWeChat, kb_lo
     with app.app_context():
         assert db.session.get(Subscriber, "o_leaving") is None
         assert db.session.get(Conversation, "o_leaving") is None
-        assert db.session.scalars(select(ChatMessage).where(ChatMessage.openid == "o_leaving")).all() == []
+        assert (
+            db.session.scalars(select(ChatMessage).where(ChatMessage.openid == "o_leaving")).all()
+            == []
+        )
         handoff = db.session.scalars(select(Handoff)).one()
         assert handoff.openid is None and handoff.transcript == []
-        assert db.session.scalars(
-            select(InboundMessage).where(InboundMessage.openid == "o_leaving")
-        ).all() == []
+        assert (
+            db.session.scalars(
+                select(InboundMessage).where(InboundMessage.openid == "o_leaving")
+            ).all()
+            == []
+        )
 
 
 def test_voice_uses_recognition_or_asks_to_type(wechat: FakeWeChat, kb_loaded: None) -> None:
@@ -175,7 +192,9 @@ def test_voice_uses_recognition_or_asks_to_type(wechat: FakeWeChat, kb_loaded: N
 def test_media_messages_get_useful_answers(wechat: FakeWeChat) -> None:
     image = wechat.reply(wechat.send("o_media", "image", PicUrl="http://x/1.jpg", MediaId="m"))
     location = wechat.reply(
-        wechat.send("o_media", "location", Location_X="31.2", Location_Y="121.4", Scale=15, Label="上海")
+        wechat.send(
+            "o_media", "location", Location_X="31.2", Location_Y="121.4", Scale=15, Label="上海"
+        )
     )
     link = wechat.reply(wechat.send("o_media", "link", Title="t", Description="d", Url="http://x"))
     assert "图片" in image["Content"] and "人工" in image["Content"]
