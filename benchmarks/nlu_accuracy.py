@@ -44,6 +44,7 @@ def load_kb(path: Path) -> list[KbDoc]:
                         alternates=tuple(d.get("alternates", ())),
                         audience=d.get("audience", "all"),
                         tags=tuple(d.get("tags", ())),
+                        answer=d.get("answer", ""),
                     )
                 )
     return docs
@@ -120,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"out-of-scope ({n_none}):")
     print(f"  kept out  {pct(none['kept_out'], n_none)}   (answered: {none['answered']})")
     print(f"handoff ({n_human}):")
-    print(f"  handed off {pct(human['handed_off'], n_human)}   (answered: {human['answered']}, "
-          f"clarify: {human['clarify']}, none: {human['none']})")
+    print(
+        f"  handed off {pct(human['handed_off'], n_human)}   (answered: {human['answered']}, "
+        f"clarify: {human['clarify']}, none: {human['none']})"
+    )
     print(f"overall exact match: {pct(n_exact, n_total)}")
     if misses and not args.quiet:
         print("misses:")

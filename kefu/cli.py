@@ -64,8 +64,15 @@ def kb_export(fmt: str, out: Path | None) -> None:
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="Use this KB file for the run instead of the stored one (nothing is saved).",
 )
+@click.option(
+    "--audience",
+    type=click.Choice(["installer", "end_user"]),
+    default="installer",
+    help="Who the askers are taken to be. Installers see every entry (default); end users are "
+    "told that installer-only entries are for installers.",
+)
 @click.option("--show-misses/--no-show-misses", default=True)
-def kb_eval(questions: Path, kb_path: Path | None, show_misses: bool) -> None:
+def kb_eval(questions: Path, kb_path: Path | None, audience: str, show_misses: bool) -> None:
     """Run labelled messages through the live dialog, each as a new user; print per-class figures.
 
     QUESTIONS is JSON Lines of {"text", "expect"} where expect is a KB id, "none" or "human".
@@ -84,6 +91,8 @@ def kb_eval(questions: Path, kb_path: Path | None, show_misses: bool) -> None:
             db.session.execute(delete(KbEntry))
             kb.upsert(kb.read_file(kb_path))
             db.session.flush()
+        visible = dialog.INSTALLER if audience == "installer" else dialog.END_USER
+        click.echo(f"asking as: {audience}", err=True)
         counts: Counter[str] = Counter()
         misses: list[tuple[str, str, str]] = []
         latencies: list[float] = []
@@ -91,7 +100,7 @@ def kb_eval(questions: Path, kb_path: Path | None, show_misses: bool) -> None:
         with click.progressbar(list(enumerate(cases)), label="evaluating", file=sys.stderr) as bar:
             for i, (message, expect) in bar:
                 t0 = time.perf_counter()
-                reply = dialog.respond(f"eval-{i}-{time.time_ns()}", message)
+                reply = dialog.respond(f"eval-{i}-{time.time_ns()}", message, audiences=visible)
                 latencies.append(time.perf_counter() - t0)
                 got = _label(reply)
                 cls = expect if expect in {"none", "human"} else "kb"

@@ -51,12 +51,15 @@ TEXT = {
     "clarify_tail": "都不是请回复 0，转人工请回复“人工”。",
     "choice_range": "请回复 1 到 {n} 之间的数字，都不是请回复 0。",
     "dont_know": (
-        "抱歉，这个问题我暂时回答不了。您可以换个说法再问一次，"
-        "或回复“人工”由客服为您处理。"
+        "抱歉，这个问题我暂时回答不了。您可以换个说法再问一次，或回复“人工”由客服为您处理。"
     ),
     "greeting": (
         "您好，我是{brand}智能客服。摄像头、录像机、门铃、智能门锁和安视云 App 的使用、"
         "故障、保修问题都可以直接问我，比如“摄像头离线怎么办”。需要人工客服请回复“人工”。"
+    ),
+    "installer_only": (
+        "这个问题涉及专业安装和调试，建议联系为您安装设备的师傅或经销商处理；"
+        "需要客服协助请回复“人工”。"
     ),
     "voice_unrecognised": "抱歉，没听清这条语音，请用文字描述您的问题。",
     "image": (
@@ -95,11 +98,21 @@ def parse_choice(message: str) -> int | None:
 
 def audiences_for(openid: str) -> frozenset[str]:
     """Which KB audiences this user may see; installers are recognised by their account."""
-    return END_USER
+    from .accounts import approved_by_openid  # here, so the dialog loads without the catalogue
+
+    return INSTALLER if approved_by_openid(openid) is not None else END_USER
 
 
-def respond(openid: str, message: str, now: datetime | None = None) -> Reply:
-    """Answer one text message from ``openid`` and update their conversation state."""
+def respond(
+    openid: str,
+    message: str,
+    now: datetime | None = None,
+    audiences: frozenset[str] | None = None,
+) -> Reply:
+    """Answer one text message from ``openid`` and update their conversation state.
+
+    ``audiences`` overrides who the user is taken to be (the evaluation runs as an installer).
+    """
     now = now or datetime.now(UTC)
     conv = _conversation(openid)
     _log(openid, "in", message, now)
@@ -122,13 +135,21 @@ def respond(openid: str, message: str, now: datetime | None = None) -> Reply:
             return _say(conv, Reply("clarify", text("choice_range", n=len(choices))), now)
         conv.pending_choices = None
 
-    result: Understanding = understand(message, snap.index, audiences_for(openid))
+    visible = audiences if audiences is not None else audiences_for(openid)
+    # Search the whole KB, then filter: when the best match is for installers only, an end user
+    # is told so rather than handed the next-best entry, which would be a wrong answer.
+    result: Understanding = understand(message, snap.index, INSTALLER)
     if result.kind == "handoff":
         return hand_off(conv, result.reason or "requested", now)
     if result.kind == "answer":
-        return _answer(conv, snap.entries[result.candidates[0].id], now)
+        entry = snap.entries[result.candidates[0].id]
+        if entry.audience not in visible:
+            return _say(conv, Reply("none", text("installer_only"), reason="installer_only"), now)
+        return _answer(conv, entry, now)
     if result.kind == "clarify":
-        ids = tuple(c.id for c in result.candidates)
+        ids = tuple(c.id for c in result.candidates if snap.entries[c.id].audience in visible)
+        if not ids:
+            return _say(conv, Reply("none", text("installer_only"), reason="installer_only"), now)
         lines = [text("clarify_head")]
         lines += [f"{i}. {snap.entries[cid].question}" for i, cid in enumerate(ids, start=1)]
         lines.append(text("clarify_tail"))
@@ -163,10 +184,16 @@ def hand_off(conv: Conversation, reason: str, now: datetime) -> Reply:
         .limit(TRANSCRIPT_LINES)
     ).all()
     transcript = [
-        {"at": m.created_at.isoformat(), "from": "user" if m.direction == "in" else "bot", "text": m.text}
+        {
+            "at": m.created_at.isoformat(),
+            "from": "user" if m.direction == "in" else "bot",
+            "text": m.text,
+        }
         for m in reversed(lines)
     ]
-    db.session.add(Handoff(openid=conv.openid, reason=reason, transcript=transcript, created_at=now))
+    db.session.add(
+        Handoff(openid=conv.openid, reason=reason, transcript=transcript, created_at=now)
+    )
     conv.human_since = now
     conv.failures = 0
     conv.pending_choices = None
@@ -196,7 +223,9 @@ def forget_user(openid: str) -> None:
         .values(openid=None, transcript=[], status="closed", closed_at=datetime.now(UTC))
     )
     db.session.execute(
-        update(InboundMessage).where(InboundMessage.openid == openid).values(openid=None, reply=None)
+        update(InboundMessage)
+        .where(InboundMessage.openid == openid)
+        .values(openid=None, reply=None)
     )
 
 
@@ -211,7 +240,9 @@ def _say(conv: Conversation, reply: Reply, now: datetime) -> Reply:
 
 
 def _log(openid: str, direction: str, line: str, now: datetime) -> None:
-    db.session.add(ChatMessage(openid=openid, direction=direction, text=line[:2000], created_at=now))
+    db.session.add(
+        ChatMessage(openid=openid, direction=direction, text=line[:2000], created_at=now)
+    )
 
 
 def _conversation(openid: str) -> Conversation:
@@ -236,7 +267,7 @@ def with_human(openid: str, now: datetime) -> bool:
 
 
 def menu_click(openid: str, key: str, now: datetime) -> Reply:
-    """A custom-menu CLICK; ``WECHAT_MENU_KEYS`` maps keys to ``human``, ``kb:ID`` or ``ask:TEXT``."""
+    """A custom-menu CLICK; ``WECHAT_MENU_KEYS`` maps keys to ``human``, ``kb:ID``, ``ask:TEXT``."""
     action = current_app.config["WECHAT_MENU_KEYS"].get(key, "")
     conv = _conversation(openid)
     _log(openid, "in", f"[菜单] {key}", now)

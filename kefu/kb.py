@@ -9,18 +9,21 @@ import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from .catalog.models import CATEGORIES, KbEntryProduct
 from .extensions import db
-from .models import KbEntry, Setting
+from .models import KbEntry, Setting, utcnow
 from .nlu import KbDoc, KbIndex
 
 AUDIENCES = ("all", "end_user", "installer")
-FIELDS = ("id", "question", "alternates", "answer", "audience", "tags")
+FIELDS = ("id", "question", "alternates", "answer", "audience", "tags", "products")
+# A product is a model code ("AS-C3H") or a category ("camera"); it ties an entry to device pages.
+_PRODUCT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 REVISION_KEY = "kb_revision"
 
@@ -43,6 +46,7 @@ class Row:
     answer: str
     audience: str
     tags: list[str]
+    products: list[str] = field(default_factory=list)
 
 
 def read_file(path: Path) -> list[Row]:
@@ -79,7 +83,9 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 def _csv_records(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     reader = csv.DictReader(io.StringIO(text))
-    missing = [name for name in ("id", "question", "answer") if name not in (reader.fieldnames or [])]
+    missing = [
+        name for name in ("id", "question", "answer") if name not in (reader.fieldnames or [])
+    ]
     if missing:
         yield 1, f"缺少列 / missing columns: {', '.join(missing)}"
         return
@@ -89,7 +95,7 @@ def _csv_records(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
         if None in record:
             yield number, "列数多于表头 / more fields than the header"
             continue
-        for key in ("alternates", "tags"):
+        for key in ("alternates", "tags", "products"):
             value = record.get(key) or ""
             record[key] = [part.strip() for part in value.split("|") if part.strip()]
         yield number, record
@@ -109,7 +115,9 @@ def validate(records: Iterable[tuple[int, dict[str, Any] | str]]) -> list[Row]:
         if not _ID_RE.match(entry_id):
             problems.append("id 必须是 1-64 位字母数字 / id must be an ASCII slug")
         elif entry_id in seen:
-            problems.append(f"id 与第 {seen[entry_id]} 行重复 / duplicate id of line {seen[entry_id]}")
+            problems.append(
+                f"id 与第 {seen[entry_id]} 行重复 / duplicate id of line {seen[entry_id]}"
+            )
         question = _text(record.get("question"))
         answer = _text(record.get("answer"))
         if not question:
@@ -118,14 +126,17 @@ def validate(records: Iterable[tuple[int, dict[str, Any] | str]]) -> list[Row]:
             problems.append("answer 不能为空 / answer is empty")
         audience = str(record.get("audience") or "all").strip()
         if audience not in AUDIENCES:
-            problems.append(f"audience 只能是 {'/'.join(AUDIENCES)} / invalid audience {audience!r}")
+            problems.append(
+                f"audience 只能是 {'/'.join(AUDIENCES)} / invalid audience {audience!r}"
+            )
         alternates = _string_list(record.get("alternates"), "alternates", problems)
         tags = _string_list(record.get("tags"), "tags", problems)
+        products = _products(_string_list(record.get("products"), "products", problems), problems)
         if problems:
             errors.append(f"第 {number} 行 / line {number}: " + "; ".join(problems))
             continue
         seen[entry_id] = number
-        rows.append(Row(entry_id, question, alternates, answer, audience, tags))
+        rows.append(Row(entry_id, question, alternates, answer, audience, tags, products))
     if errors:
         raise ImportError_(errors)
     if not rows:
@@ -146,15 +157,46 @@ def _string_list(value: Any, name: str, problems: list[str]) -> list[str]:
     return [v.strip() for v in value if v.strip()]
 
 
+def _products(values: list[str], problems: list[str]) -> list[str]:
+    """Categories in lower case, model codes in upper case (as the catalogue stores them)."""
+    result: list[str] = []
+    for value in values:
+        if not _PRODUCT_RE.match(value):
+            problems.append(f"products 含无效值 / invalid product {value!r}")
+            continue
+        product = value.lower() if value.lower() in CATEGORIES else value.upper()
+        if product not in result:
+            result.append(product)
+    return result
+
+
+def _stored_products(ids: list[str]) -> dict[str, list[str]]:
+    stored: dict[str, list[str]] = {}
+    for entry_id, product in db.session.execute(
+        select(KbEntryProduct.kb_entry_id, KbEntryProduct.product)
+        .where(KbEntryProduct.kb_entry_id.in_(ids))
+        .order_by(KbEntryProduct.product)
+    ):
+        stored.setdefault(entry_id, []).append(product)
+    return stored
+
+
 def upsert(rows: list[Row]) -> tuple[int, int]:
     """Insert or update rows by id in the current session; return (created, updated)."""
     existing = {
         entry.id: entry
         for entry in db.session.scalars(select(KbEntry).where(KbEntry.id.in_([r.id for r in rows])))
     }
+    products = _stored_products([r.id for r in rows])
+    product_changes: dict[str, list[str]] = {}
     created = updated = 0
     for row in rows:
         entry = existing.get(row.id)
+        if sorted(row.products) != products.get(row.id, []):
+            product_changes[row.id] = row.products
+            if entry is not None:
+                updated += 1
+                entry.updated_at = utcnow()
         if entry is None:
             db.session.add(
                 KbEntry(
@@ -176,16 +218,36 @@ def upsert(rows: list[Row]) -> tuple[int, int]:
             row.tags,
         )
         if changed:
-            entry.question, entry.alternates, entry.answer = row.question, row.alternates, row.answer
+            entry.question, entry.alternates, entry.answer = (
+                row.question,
+                row.alternates,
+                row.answer,
+            )
             entry.audience, entry.tags = row.audience, row.tags
-            updated += 1
+            if sorted(row.products) == products.get(row.id, []):  # else already counted above
+                updated += 1
+    if product_changes:
+        _set_products(product_changes)
     bump_revision()
     return created, updated
+
+
+def _set_products(changes: dict[str, list[str]]) -> None:
+    """Replace the product ties of the given entries."""
+    # Flush first: new entries must exist before the rows that reference them.
+    db.session.flush()
+    db.session.execute(
+        db.delete(KbEntryProduct).where(KbEntryProduct.kb_entry_id.in_(list(changes)))
+    )
+    ties = [{"kb_entry_id": i, "product": p} for i, wanted in changes.items() for p in wanted]
+    if ties:
+        db.session.execute(db.insert(KbEntryProduct), ties)
 
 
 def export(fmt: str) -> str:
     """Serialise the whole knowledge base as JSON Lines or CSV."""
     entries = db.session.scalars(select(KbEntry).order_by(KbEntry.id)).all()
+    products = _stored_products([e.id for e in entries])
     if fmt == "jsonl":
         return "".join(
             json.dumps(
@@ -196,7 +258,9 @@ def export(fmt: str) -> str:
                     "answer": e.answer,
                     "audience": e.audience,
                     "tags": e.tags,
-                },
+                }
+                # Only entries tied to products carry the field, so older files export unchanged.
+                | ({"products": products[e.id]} if e.id in products else {}),
                 ensure_ascii=False,
             )
             + "\n"
@@ -207,6 +271,7 @@ def export(fmt: str) -> str:
     writer.writerow(FIELDS)
     for e in entries:
         row = [e.id, e.question, "|".join(e.alternates), e.answer, e.audience, "|".join(e.tags)]
+        row.append("|".join(products.get(e.id, [])))
         writer.writerow(row)
     return out.getvalue()
 
@@ -269,6 +334,7 @@ def snapshot() -> Snapshot:
                 alternates=tuple(e.alternates),
                 audience=e.audience,
                 tags=tuple(e.tags),
+                answer=e.answer,
             )
             for e in entries
         ]

@@ -34,6 +34,9 @@ _OOV_FACTOR = 0.55
 # The per-entry profile (all phrasings and tags together) competes with single phrasings
 # at a discount, so entries are found from words spread over several alternates.
 _PROFILE_FACTOR = 0.85
+# The profile unites every phrasing, so its length says little against a message; it is
+# normalised more gently than a single phrasing.
+_PROFILE_NORM_EXP = 0.35
 # Candidate generation walks posting lists rarest-term-first until this many postings were
 # read; remaining (frequent) terms are only scored for the surviving candidates.
 _POSTING_BUDGET = 6000
@@ -42,6 +45,12 @@ _POSTING_BUDGET = 6000
 # unmatched message words are the main sign that the KB does not cover it.
 _Q_EXP = 0.55
 _RESCORE = 64
+# BM25F-style answer field: answer-only terms join the entry's profile at this share of their
+# weight (the reply names what users see and say: 指示灯, 红灯, 进水), without adding to the
+# profile's length norm, because a long answer is not a sign of a worse match.
+_ANSWER_WEIGHT = 0.45
+# Answer bigrams are left out: a 100-character reply yields dozens of accidental pairs.
+_ANSWER_KINDS = ("c", "w")
 
 
 @dataclass(frozen=True)
@@ -92,21 +101,26 @@ class KbIndex:
         self._ph_doc: array = array("I")
         self._ph_factor: list[float] = []
         self._oov_wsq: dict[str, float] = {}
+        self._apost: list[array] = []  # term id -> profile ids whose answer alone has it
+        self._ph_ans: dict[int, array] = {}  # profile id -> sorted answer-only term ids
 
     @classmethod
     def build(cls, docs: Iterable[KbDoc]) -> KbIndex:
         """Build an index from KB entries."""
         self = cls()
         per_doc: list[list[set[str]]] = []
+        per_ans: list[set[str]] = []
         df: dict[str, int] = {}
         for doc in docs:
             phrasings = [analyze(t).all() for t in (doc.question, *doc.alternates) if t]
             profile: set[str] = set().union(*phrasings) if phrasings else set()
             for tag in doc.tags:
                 profile |= analyze(tag).all()
+            answer = {t for t in analyze(doc.answer).all() if t[0] in _ANSWER_KINDS} - profile
             self._docs.append(doc)
             per_doc.append([*phrasings, profile])
-            for term in profile:
+            per_ans.append(answer)
+            for term in profile | answer:
                 df[term] = df.get(term, 0) + 1
         n = max(len(self._docs), 1)
         max_idf = 0.0
@@ -120,6 +134,7 @@ class KbIndex:
         rare_idf = math.log(1.0 + (n - 0.5) / 1.5)
         self._oov_idf = _OOV_FACTOR * rare_idf
         posts: list[list[int]] = [[] for _ in self._wsq]
+        aposts: list[list[int]] = [[] for _ in self._wsq]
         for d, sets in enumerate(per_doc):
             last = len(sets) - 1
             for i, terms in enumerate(sets):
@@ -129,12 +144,19 @@ class KbIndex:
                 pid = len(self._ph_terms)
                 self._ph_terms.append(array("I", ids))
                 sq = sum(self._wsq[t] for t in ids) or 1.0
-                self._ph_norm.append(sq ** (1.0 - _Q_EXP))
+                exp = _PROFILE_NORM_EXP if i == last else 1.0 - _Q_EXP
+                self._ph_norm.append(sq**exp)
                 self._ph_doc.append(d)
                 self._ph_factor.append(_PROFILE_FACTOR if i == last else 1.0)
                 for t in ids:
                     posts[t].append(pid)
+                if i == last and per_ans[d]:
+                    aids = sorted(self._term_id[t] for t in per_ans[d])
+                    self._ph_ans[pid] = array("I", aids)
+                    for t in aids:
+                        aposts[t].append(pid)
         self._post = [array("I", p) for p in posts]
+        self._apost = [array("I", p) for p in aposts]
         return self
 
     def __len__(self) -> int:
@@ -164,6 +186,7 @@ class KbIndex:
             return []
         q_norm = q_norm_sq**_Q_EXP
         q_all = tuple(q_known)
+        # df counts answers too, so it bounds both posting lists of a term.
         q_known.sort(key=lambda t: self._df[t])
         acc: dict[int, float] = {}
         read = 0
@@ -180,13 +203,17 @@ class KbIndex:
             q_known = []
         for t in q_known:
             post = self._post[t]
-            if read and read + len(post) > _POSTING_BUDGET:
+            apost = self._apost[t]
+            if read and read + len(post) + len(apost) > _POSTING_BUDGET:
                 complete = False
                 break
-            read += len(post)
+            read += len(post) + len(apost)
             w = wsq[t]
             get = acc.get
             for pid in post:
+                acc[pid] = get(pid, 0.0) + w
+            w *= _ANSWER_WEIGHT
+            for pid in apost:
                 acc[pid] = get(pid, 0.0) + w
         if not acc:
             return []
@@ -201,6 +228,9 @@ class KbIndex:
             scored = []
             for pid, _ in top:
                 dot = sum(wsq[t] for t in qset.intersection(self._ph_terms[pid]))
+                ans = self._ph_ans.get(pid)
+                if ans is not None:
+                    dot += _ANSWER_WEIGHT * sum(wsq[t] for t in qset.intersection(ans))
                 scored.append((dot / norms[pid] * factor[pid], pid))
         scored.sort(reverse=True)
         best: dict[int, Match] = {}

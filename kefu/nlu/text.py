@@ -188,6 +188,18 @@ def _inner_concepts(token: str, syn: dict[str, tuple[str, ...]]) -> list[str]:
     return found
 
 
+def _glued_ascii(toks: tuple[str, ...], k: int) -> bool:
+    """True if ASCII token ``k`` is a piece of a longer letter/digit run."""
+    tok = toks[k]
+    if not tok.isascii() or not tok[-1:].isalnum():
+        return False
+    before = toks[k - 1] if k else ""
+    after = toks[k + 1] if k + 1 < len(toks) else ""
+    return (before[-1:].isascii() and before[-1:].isalnum()) or (
+        after[:1].isascii() and after[:1].isalnum()
+    )
+
+
 def analyze(text: str) -> Terms:
     """Extract matching terms from raw or normalised text."""
     norm = compact(normalize(text))
@@ -200,8 +212,13 @@ def analyze(text: str) -> Terms:
     # count against a KB entry that says "离线").
     runs: list[str] = []
     run = ""
-    for tok in _cut(norm):
+    toks = _cut(norm)
+    for k, tok in enumerate(toks):
         groups = syn.get(tok)
+        if groups and _glued_ascii(toks, k):
+            # jieba splits unknown Latin runs at dictionary words ("asdfgh" -> a/sd/fgh);
+            # such a piece is no storage card.
+            groups = None
         if groups is None and _CAPACITY_RE.match(tok):
             groups = syn.get("容量")
         if groups:
@@ -216,9 +233,10 @@ def analyze(text: str) -> Terms:
             continue
         if tok not in stop:
             words.append(tok)
-            if len(tok) > 2:
+            if len(tok) > 2 and has_cjk(tok):
                 # jieba's own dictionary sometimes glues a domain word to its neighbour
-                # ("屏幕提示"); look for synonym surfaces inside such unknown words.
+                # ("屏幕提示"); look for synonym surfaces inside such unknown words. Not inside
+                # ASCII words: "sd" in "asdfgh" is no storage card.
                 concepts.extend(_inner_concepts(tok, syn))
     runs.append(run)
     # English phrases written with spaces ("out of range") are listed without them.

@@ -17,6 +17,9 @@ class KbDoc:
     alternates: tuple[str, ...]
     audience: str  # "all" | "end_user" | "installer"
     tags: tuple[str, ...] = ()
+    # The reply text; indexed as a separate, down-weighted field (its vocabulary is often the
+    # user's: 指示灯, 红灯, 进水), never required.
+    answer: str = ""
 
 
 @dataclass(frozen=True)

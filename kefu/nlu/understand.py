@@ -20,6 +20,9 @@ _CLARIFY_RATIO = 0.5
 # Messages with an off-topic marker (recruiting, other brands) or without any domain concept
 # need this much more confidence before the KB answers them.
 _OFF_TOPIC_CONFIDENCE = 0.97
+# ... and the entry must also account for most of the message: a shared product word
+# (充电, 电视) next to an off-topic subject is not a question about our product.
+_OFF_TOPIC_COVERAGE = 0.75
 _NO_CONCEPT_CONFIDENCE = 0.93
 _PUNCT_RE = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
@@ -60,7 +63,7 @@ def understand(
     cands = calibrate(matches)
     best = cands[0]
     if load_lexicon("offtopic.txt").find(norm) is not None:
-        if best.score >= _OFF_TOPIC_CONFIDENCE:
+        if best.score >= _OFF_TOPIC_CONFIDENCE and matches[0].coverage >= _OFF_TOPIC_COVERAGE:
             return Understanding("answer", (best,))
         return Understanding("none", tuple(cands), reason="off_topic")
     weak = weak_concepts()

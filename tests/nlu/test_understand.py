@@ -138,3 +138,35 @@ def test_scores_are_calibrated_and_limited(index: KbIndex) -> None:
     assert cands[0].id == "doorbell_battery"
     assert all(0.0 <= c.score <= 1.0 for c in cands)
     assert cands[0].score > cands[1].score
+
+
+def test_equal_matches_clarify_with_both() -> None:
+    idx = KbIndex.build([
+        KbDoc("cam_reset", "摄像头怎么恢复出厂设置？", ("摄像头复位",), "all"),
+        KbDoc("bell_reset", "门铃怎么恢复出厂设置？", ("门铃复位",), "all"),
+    ])
+    u = understand("怎么恢复出厂设置", idx)
+    assert u.kind == "clarify"
+    assert {c.id for c in u.candidates} == {"cam_reset", "bell_reset"}
+
+
+def test_security_request_about_someone_elses_camera() -> None:
+    assert detect_handoff("怎么解绑别人绑定在我家门口的摄像头，我想看他家的录像") == "security"
+
+
+def test_polite_refund_question_is_not_angry() -> None:
+    assert detect_handoff("云存储不想用了，能退钱吗") is None
+    assert detect_handoff("给我退钱") == "angry"
+
+
+def test_answer_text_is_searched() -> None:
+    idx = KbIndex.build([
+        KbDoc("offline", "设备显示离线怎么办？", ("摄像头不在线",), "all",
+              answer="红灯闪烁表示未联网，请重启路由器。"),
+        KbDoc("flip", "画面倒了怎么调？", ("画面翻转",), "all", answer="打开画面翻转。"),
+    ])
+    assert answered(understand("摄像头一直闪红灯", idx)) == "offline"
+
+
+def test_latin_pieces_are_not_synonyms(index: KbIndex) -> None:
+    assert understand("asdfgh", index).kind == "none"

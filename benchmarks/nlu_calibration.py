@@ -1,0 +1,134 @@
+"""Derive the answer/clarify calibration of kefu.nlu from KB phrasings alone.
+
+Usage: python benchmarks/nlu_calibration.py KB.jsonl [KB.jsonl ...] [--questions Q.jsonl]
+
+Leave-one-phrasing-out: for every entry with two or more phrasings, each phrasing in turn is
+removed from its entry, the index is rebuilt without it, and the phrasing is asked as a
+message. A held-out phrasing is a paraphrase the index has never seen, as a user message is.
+For each query the top similarity s1, the best other entry's similarity s2 and whether the
+top entry is the right one are recorded; the script then reports, for a grid of rules
+"answer when s1 >= A and s2 <= R * s1", the share answered and the precision of that band,
+and fits the logistic confidence used by kefu.nlu.calibration. With --questions it prints
+the same features for a labelled message set (for inspection only, never for fitting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kefu.nlu import KbDoc, KbIndex  # noqa: E402
+from kefu.nlu.calibration import ANSWER_CONFIDENCE, confidence  # noqa: E402
+from kefu.nlu.text import analyze  # noqa: E402
+
+ALL = frozenset({"all", "end_user", "installer"})
+
+
+def load_kb(path: Path) -> list[KbDoc]:
+    """Read KB entries from a jsonl file."""
+    docs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            d = json.loads(line)
+            docs.append(KbDoc(d["id"], d["question"], tuple(d.get("alternates", ())),
+                              d.get("audience", "all"), tuple(d.get("tags", ())),
+                              d.get("answer", "")))
+    return docs
+
+
+def features(index: KbIndex, text: str) -> tuple[str | None, float, float]:
+    """Top entry id, its similarity and the best rival's similarity."""
+    m = index.match(analyze(text), ALL, limit=3)
+    if not m:
+        return None, 0.0, 0.0
+    return m[0].doc.id, m[0].similarity, (m[1].similarity if len(m) > 1 else 0.0)
+
+
+def leave_one_out(docs: list[KbDoc]) -> list[tuple[float, float, bool]]:
+    """(s1, s2, top-1 correct) for every held-out phrasing."""
+    rows = []
+    for i, doc in enumerate(docs):
+        phrasings = [doc.question, *doc.alternates]
+        if len(phrasings) < 2:
+            continue
+        for j, held in enumerate(phrasings):
+            rest = phrasings[:j] + phrasings[j + 1 :]
+            reduced = replace(doc, question=rest[0], alternates=tuple(rest[1:]))
+            index = KbIndex.build([*docs[:i], reduced, *docs[i + 1 :]])
+            top, s1, s2 = features(index, held)
+            rows.append((s1, s2, top == doc.id))
+    return rows
+
+
+def fit_logistic(x: list[float], y: list[bool], steps: int = 20000) -> tuple[float, float]:
+    """One-feature logistic regression by gradient descent: returns (slope, midpoint)."""
+    a, b = 1.0, 0.0
+    n = len(x)
+    for _ in range(steps):
+        ga = gb = 0.0
+        for xi, yi in zip(x, y, strict=True):
+            p = 1.0 / (1.0 + math.exp(-(a * xi + b)))
+            ga += (p - yi) * xi
+            gb += p - yi
+        a -= 2.0 * ga / n
+        b -= 2.0 * gb / n
+    return a, -b / a
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run leave-one-phrasing-out over the given KBs and print the calibration report."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kb", nargs="+")
+    ap.add_argument("--questions")
+    ap.add_argument("--rival", type=float, default=1.0, help="evidence = s1 - RIVAL * s2")
+    args = ap.parse_args(argv)
+    rows: list[tuple[float, float, bool]] = []
+    for path in args.kb:
+        part = leave_one_out(load_kb(Path(path)))
+        print(f"{path}: {len(part)} held-out phrasings, top-1 right "
+              f"{sum(r[2] for r in part)}")
+        rows += part
+    n = len(rows)
+    print(f"\nrule: answer when s1 >= A and s2 <= R*s1   (answered share / precision), n={n}")
+    ratios = (0.5, 0.6, 0.7, 0.8, 0.9)
+    print("   A   " + "".join(f"   R={r:<10}" for r in ratios))
+    for a in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
+        cells = []
+        for r in ratios:
+            band = [ok for s1, s2, ok in rows if s1 >= a and s2 <= r * s1]
+            prec = sum(band) / len(band) if band else 1.0
+            cells.append(f"{len(band) / n:5.0%}/{prec:5.1%}")
+        print(f"  {a:.2f} " + "".join(f"  {c:12}" for c in cells))
+    ev = [s1 - args.rival * s2 for s1, s2, _ in rows]
+    slope, mid = fit_logistic(ev, [ok for *_, ok in rows])
+    print(f"\nlogistic fit on evidence = s1 - {args.rival}*s2: slope {slope:.2f}, "
+          f"midpoint {mid:.3f}")
+    for thr in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3):
+        band = [ok for e, (*_, ok) in zip(ev, rows, strict=True) if e >= thr]
+        prec = sum(band) / len(band) if band else 1.0
+        print(f"  evidence >= {thr:.2f}: answered {len(band) / n:5.0%} precision {prec:6.1%}")
+    conf = [confidence(s1, s2) for s1, s2, _ in rows]
+    band = [ok for c, (*_, ok) in zip(conf, rows, strict=True) if c >= ANSWER_CONFIDENCE]
+    prec = sum(band) / len(band) if band else 1.0
+    print(f"\ncurrent calibration: answered {len(band) / n:.0%}, precision {prec:.1%}")
+    if args.questions:
+        docs = [d for p in args.kb for d in load_kb(Path(p))]
+        index = KbIndex.build(docs)
+        print("\nlabelled messages (inspection only): expect top s1 s2 conf")
+        for line in Path(args.questions).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            top, s1, s2 = features(index, row["text"])
+            mark = "ok " if top == row["expect"] else "BAD"
+            print(f"  {mark} {row['expect']:22} {top!s:22} {s1:.3f} {s2:.3f} "
+                  f"{confidence(s1, s2):.2f}  {row['text']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
