@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 import threading
 import uuid
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from .catalog.models import CATEGORIES, KbEntryProduct
@@ -26,6 +28,7 @@ FIELDS = ("id", "question", "alternates", "answer", "audience", "tags", "product
 _PRODUCT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 REVISION_KEY = "kb_revision"
+log = logging.getLogger(__name__)
 
 
 class ImportError_(Exception):
@@ -313,6 +316,10 @@ class EntryView:
 
 _snapshots: dict[str, tuple[str, Snapshot]] = {}
 _snapshot_lock = threading.Lock()
+_building: set[str] = set()
+# Indexing 100k entries takes tens of seconds and WeChat waits 5 s for a reply: above this size
+# a worker keeps answering from its previous index while a background thread builds the new one.
+BACKGROUND_REBUILD_ENTRIES = 5000
 
 
 def snapshot() -> Snapshot:
@@ -322,23 +329,70 @@ def snapshot() -> Snapshot:
     cached = _snapshots.get(key)
     if cached and cached[0] == revision:
         return cached[1]
+    if cached and len(cached[1].index) >= BACKGROUND_REBUILD_ENTRIES:
+        _rebuild_in_background(current_app._get_current_object(), key)  # type: ignore[attr-defined]
+        return cached[1]
     with _snapshot_lock:
         cached = _snapshots.get(key)
         if cached and cached[0] == revision:
             return cached[1]
-        entries = db.session.scalars(select(KbEntry)).all()
-        docs = [
-            KbDoc(
-                id=e.id,
-                question=e.question,
-                alternates=tuple(e.alternates),
-                audience=e.audience,
-                tags=tuple(e.tags),
-                answer=e.answer,
-            )
-            for e in entries
-        ]
-        views = {e.id: EntryView(e.id, e.question, e.answer, e.audience) for e in entries}
-        snap = Snapshot(KbIndex.build(docs), views)
-        _snapshots[key] = (revision, snap)
-        return snap
+        return _build(key, revision)
+
+
+def _build(key: str, revision: str) -> Snapshot:
+    entries = db.session.scalars(select(KbEntry)).all()
+    docs = [
+        KbDoc(
+            id=e.id,
+            question=e.question,
+            alternates=tuple(e.alternates),
+            audience=e.audience,
+            tags=tuple(e.tags),
+            answer=e.answer,
+        )
+        for e in entries
+    ]
+    views = {e.id: EntryView(e.id, e.question, e.answer, e.audience) for e in entries}
+    snap = Snapshot(KbIndex.build(docs), views)
+    _snapshots[key] = (revision, snap)
+    return snap
+
+
+def _rebuild_in_background(app: Flask, key: str) -> None:
+    with _snapshot_lock:
+        if key in _building:
+            return
+        _building.add(key)
+
+    def work() -> None:
+        try:
+            with app.app_context():
+                _build(key, current_revision())
+                db.session.remove()
+        except Exception:
+            log.exception("rebuilding the knowledge-base index failed")
+        finally:
+            _building.discard(key)
+
+    threading.Thread(target=work, name="kb-index", daemon=True).start()
+
+
+def drop_cached_indexes() -> None:
+    """Forget this process's indexes (tests; after restoring a database from a backup)."""
+    with _snapshot_lock:
+        _snapshots.clear()
+
+
+def warm_up(app: Flask) -> None:
+    """Build the index in the background as a worker starts, so its first reply is fast."""
+
+    def work() -> None:
+        try:
+            with app.app_context():
+                snapshot()
+                db.session.remove()
+        except Exception:
+            # Before `db upgrade` there is nothing to index; the first message will retry.
+            log.warning("knowledge-base warm-up skipped", exc_info=True)
+
+    threading.Thread(target=work, name="kb-warm-up", daemon=True).start()

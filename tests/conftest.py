@@ -21,7 +21,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import text
 from werkzeug.test import TestResponse
 
-from kefu import create_app
+from kefu import create_app, kb
 from kefu.extensions import db
 
 DATA = Path(__file__).parent / "data"
@@ -86,6 +86,7 @@ def app(database_url: str) -> Iterator[Flask]:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
     redis_lib.Redis.from_url(REDIS_TEST_URL).flushdb()
+    kb.drop_cached_indexes()  # the next test is a new process as far as the index knows
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 
@@ -58,11 +58,16 @@ class FakeWeChatApi:
         return Response(json.dumps(result), mimetype="application/json")(environ, start_response)
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        """Keep the test output free of the fake server's access log."""
+
+
 @contextmanager
 def serve_fake_wechat_api() -> Iterator[FakeWeChatApi]:
     """Run a :class:`FakeWeChatApi` on 127.0.0.1 for the duration of the block."""
     api = FakeWeChatApi()
-    server = make_server("127.0.0.1", 0, api, threaded=True)
+    server = make_server("127.0.0.1", 0, api, threaded=True, request_handler=_QuietHandler)
     api.url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -73,7 +73,7 @@ def test_conversation_survives_a_restart(
     before = FakeWeChat(make_app().test_client())
     offer = before.reply(before.text("o_restart", "怎么恢复出厂设置"))
     assert "1." in offer["Content"]
-    kb._snapshots.clear()  # a new process starts with no cached index
+    kb.drop_cached_indexes()  # a new process starts with no cached index
     after = FakeWeChat(make_app().test_client())
     chosen = after.reply(after.text("o_restart", "1"))
     assert chosen["MsgType"] == "text" and "长按" in chosen["Content"]
