@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # WeChat treats the literal body "success" (or an empty one) as "no reply" and does not retry.
 NO_REPLY = "success"
+# Old dedupe records and transcripts are pruned on about one message in this many.
+PRUNE_CHANCE = 1 / 200
 
 
 def _signed() -> bool:
@@ -117,6 +120,8 @@ def _process_once(inbound: Inbound) -> str:
         return stored or ""
     reply = _dispatch(inbound)
     record.reply = reply
+    if random.random() < PRUNE_CHANCE:
+        dialog.prune(datetime.now(UTC))
     db.session.commit()
     return reply
 

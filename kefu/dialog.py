@@ -29,6 +29,10 @@ from .nlu import Understanding, understand
 END_USER = frozenset({"all", "end_user"})
 INSTALLER = frozenset({"all", "end_user", "installer"})
 TRANSCRIPT_LINES = 20
+# WeChat retries within seconds; a day of dedupe records is plenty. Transcripts serve handoffs
+# and are personal data, so they are kept a month, not forever.
+DEDUPE_KEEP = timedelta(days=1)
+TRANSCRIPT_KEEP = timedelta(days=30)
 # Two misses in a row and a person takes over (issue: "fails to get an answer twice").
 MAX_FAILURES = 2
 
@@ -227,6 +231,12 @@ def forget_user(openid: str) -> None:
         .where(InboundMessage.openid == openid)
         .values(openid=None, reply=None)
     )
+
+
+def prune(now: datetime) -> None:
+    """Delete dedupe records and transcript lines past their retention period."""
+    db.session.execute(delete(InboundMessage).where(InboundMessage.created_at < now - DEDUPE_KEEP))
+    db.session.execute(delete(ChatMessage).where(ChatMessage.created_at < now - TRANSCRIPT_KEEP))
 
 
 def say(openid: str, reply_text: str, now: datetime | None = None) -> None:

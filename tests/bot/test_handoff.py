@@ -95,3 +95,15 @@ def test_menu_click_keys_are_configurable(app: Flask, wechat: FakeWeChat, kb_loa
     human = wechat.reply(wechat.event("o_menu", "CLICK", key="MENU_HUMAN"))
     assert human["MsgType"] == "transfer_customer_service"
     assert _handoffs(app)[0].reason == "menu"
+
+
+def test_unanswered_questions_are_listed_for_the_kb_team(
+    app: Flask, wechat: FakeWeChat, kb_loaded: None
+) -> None:
+    wechat.text("o_q1", "比特币现在什么价")
+    wechat.text("o_q2", "比特币现在什么价")
+    wechat.text("o_q3", "今天北京空气质量怎么样")
+    output = app.test_cli_runner().invoke(args=["kb", "unanswered"]).output
+    lines = output.splitlines()
+    assert "比特币现在什么价" in lines[1] and lines[1].split()[0] == "2"
+    assert "今天北京空气质量怎么样" in lines[2]

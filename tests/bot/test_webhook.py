@@ -204,3 +204,19 @@ def test_media_messages_get_useful_answers(wechat: FakeWeChat) -> None:
 
 def test_signature_uses_configured_token(wechat: FakeWeChat) -> None:
     assert FakeWeChat.sign(WECHAT_TOKEN, "1", "2") != FakeWeChat.sign("other", "1", "2")
+
+
+def test_old_dedupe_records_and_transcripts_are_pruned(app: Flask, wechat: FakeWeChat) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from kefu import dialog
+
+    wechat.text("o_old", "你好")
+    with app.app_context():
+        dialog.prune(datetime.now(UTC) + timedelta(days=2))
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(InboundMessage)) == 0
+        assert db.session.scalar(select(func.count()).select_from(ChatMessage)) == 2
+        dialog.prune(datetime.now(UTC) + timedelta(days=31))
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(ChatMessage)) == 0
