@@ -8,9 +8,10 @@ from typing import Any
 
 from dotenv import load_dotenv
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
-from .extensions import db, migrate
+from .extensions import csrf, db, limiter, login_manager, migrate
 
 __all__ = ["create_app", "db"]
 
@@ -23,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         __name__,
         instance_relative_config=True,
         template_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"),
+        static_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "static"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(config.from_environment(app.instance_path))
@@ -45,6 +47,22 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     logging.getLogger("jieba").setLevel(logging.WARNING)
 
+    # Web pages: CSRF on every form, rate limits, installer sessions, zh/en.
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    from . import accounts, i18n
+
+    login_manager.user_loader(accounts.load_installer)
+    i18n.init_app(app)
+    if app.config.get("PROXY_FIX_X_FOR"):
+        # Behind a reverse proxy the remote address is the proxy's: trust its X-Forwarded-For
+        # (and -Proto) so rate limits count real clients and redirects keep https.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1
+        )
+
     from . import cli
 
     cli.init_app(app)
@@ -52,6 +70,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from bot import bp as bot_bp
 
     app.register_blueprint(bot_bp)
+    # WeChat signs its POSTs; it cannot send a CSRF token.
+    csrf.exempt(bot_bp)
+
+    from selfservice import bp as selfservice_bp
+
+    app.register_blueprint(selfservice_bp)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -6,16 +6,17 @@ import json
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 
 from . import accounts, dialog, integrations, kb
 from .extensions import db
-from .models import KbEntry
+from .models import KbEntry, UnansweredQuestion
 from .wechat import WeChatApiError
 
 kb_cli = AppGroup("kb", help="Knowledge base: import, export, evaluate.")
@@ -171,6 +172,31 @@ def _report(counts: Counter[str], latencies: list[float], elapsed: float) -> Non
         click.echo(
             f"dialog latency         p50 {p50:.1f} ms over {total} messages ({elapsed:.1f} s)"
         )
+
+
+@kb_cli.command("unanswered")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+def kb_unanswered(days: int, limit: int) -> None:
+    """List the questions the bot could not answer, most frequent first, for the KB team."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    rows = db.session.execute(
+        select(
+            UnansweredQuestion.text,
+            func.count().label("times"),
+            func.max(UnansweredQuestion.best_guess).label("closest"),
+        )
+        .where(UnansweredQuestion.created_at >= since)
+        .group_by(UnansweredQuestion.text)
+        .order_by(func.count().desc(), UnansweredQuestion.text)
+        .limit(limit)
+    ).all()
+    if not rows:
+        click.echo(f"最近 {days} 天没有未解答的问题 / no unanswered questions in {days} days.")
+        return
+    click.echo(f"{'times':>5}  {'closest entry':<24}  question")
+    for row in rows:
+        click.echo(f"{row.times:>5}  {row.closest or '-':<24}  {row.text}")
 
 
 wechat_cli = AppGroup("wechat", help="The official account's server API.")
