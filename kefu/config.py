@@ -86,5 +86,4 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "WECHAT_OA_QR": os.environ.get("WECHAT_OA_QR", ""),
         # WeChat answers a request body of at most a few KB; anything near 1 MB is not WeChat.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
-        "TESTING": _bool(os.environ.get("KEFU_TESTING")),
     }
