@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 
 from . import accounts, dialog, integrations, kb
 from .extensions import db
+from .imports import ImportError_, fail
 from .models import KbEntry, UnansweredQuestion
 from .wechat import WeChatApiError
 
@@ -28,11 +29,8 @@ def kb_import(path: Path) -> None:
     """Import (upsert by id) a JSON Lines or CSV knowledge-base file; all or nothing."""
     try:
         rows = kb.read_file(path)
-    except kb.ImportError_ as exc:
-        for line in exc.errors:
-            click.echo(line, err=True)
-        click.echo(f"未导入任何条目 / nothing imported ({len(exc.errors)} error(s)).", err=True)
-        sys.exit(1)
+    except ImportError_ as exc:
+        fail(exc.errors, "条目")
     created, updated = kb.upsert(rows)
     db.session.commit()
     unchanged = len(rows) - created - updated

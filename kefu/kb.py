@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from .catalog.models import CATEGORIES, KbEntryProduct
 from .extensions import db
+from .imports import ImportError_, read_text
 from .models import KbEntry, Setting, utcnow
 from .nlu import KbDoc, KbIndex
 
@@ -29,14 +30,6 @@ _PRODUCT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 REVISION_KEY = "kb_revision"
 log = logging.getLogger(__name__)
-
-
-class ImportError_(Exception):
-    """A knowledge-base file that cannot be imported; ``errors`` names each bad line."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -54,21 +47,11 @@ class Row:
 
 def read_file(path: Path) -> list[Row]:
     """Read and validate a .jsonl/.json or .csv file; raise ImportError_ naming every bad line."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ImportError_([f"{path}: 无法读取文件 / cannot read file: {exc.strerror}"]) from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportError_([f"{path}: 文件不是 UTF-8 编码 / file is not UTF-8"]) from exc
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        records = _csv_records(text)
-    elif suffix in {".jsonl", ".json", ".ndjson"}:
-        records = _jsonl_records(text)
-    else:
+    if suffix not in {".csv", ".jsonl", ".json", ".ndjson"}:
         raise ImportError_([f"{path}: 只支持 .jsonl 或 .csv / only .jsonl or .csv files"])
+    text = read_text(path, spreadsheet=suffix == ".csv")
+    records = _csv_records(text) if suffix == ".csv" else _jsonl_records(text)
     return validate(records)
 
 

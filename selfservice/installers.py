@@ -28,6 +28,7 @@ from kefu.catalog.models import Device
 from kefu.catalog.warranty import WarrantyStatus
 from kefu.extensions import db, limiter
 from kefu.i18n import current_lang, localized
+from kefu.imports import decode
 from kefu.wechat import WeChatApiError
 
 from .blueprint import bp, current_installer, installer_required, safe_next, wechat_oauth
@@ -143,10 +144,9 @@ _SERIAL_HEADERS = {"serial", "serial_number", "sn", "序列号"}
 
 def _serials_from_csv(raw: bytes) -> list[str]:
     try:
-        text = raw.decode("utf-8-sig")
+        text = decode(raw, spreadsheet=True)
     except UnicodeDecodeError:
-        # Excel on Chinese Windows saves CSV as GBK unless told otherwise.
-        text = raw.decode("gb18030", errors="replace")
+        return []
     rows = [row for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)]
     if not rows:
         return []

@@ -19,18 +19,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
+from ..imports import ImportError_, read_text
 from .models import AUDIENCES, CATEGORIES, Firmware, Manual, ProductModel, Series, Video
 
 _CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
-class ImportError_(Exception):
-    """A catalogue file that cannot be imported; ``errors`` names each bad place in it."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -59,11 +52,7 @@ def media_path(relative: str) -> Path | None:
 def read_file(path: Path) -> dict[str, Any]:
     """Read and validate a catalogue JSON file; raise ImportError_ naming every problem."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise ImportError_([f"{path}: 无法读取文件 / cannot read file: {exc.strerror}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ImportError_([f"{path}: 文件不是 UTF-8 编码 / file is not UTF-8"]) from exc
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise ImportError_(
             [f"第 {exc.lineno} 行 / line {exc.lineno}: JSON 格式错误 / invalid JSON: {exc.msg}"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
 from ..extensions import db
+from ..imports import ImportError_, fail
 from . import catalogue, devices, labels, qr
 from .models import Device
 
@@ -21,13 +21,6 @@ qr_cli = AppGroup("qr", help="QR codes: label sheets, single codes, revocation."
 
 # Below this many rows a progress bar is noise.
 PROGRESS_MIN = 2000
-
-
-def _fail(errors: list[str], what: str) -> NoReturn:
-    for line in errors:
-        click.echo(line, err=True)
-    click.echo(f"未导入任何{what} / nothing imported ({len(errors)} error(s)).", err=True)
-    sys.exit(1)
 
 
 def _device_or_exit(serial: str) -> Device:
@@ -45,8 +38,8 @@ def devices_import(path: Path) -> None:
     started = time.perf_counter()
     try:
         rows = devices.read_file(path)
-    except devices.ImportError_ as exc:
-        _fail(exc.errors, "设备")
+    except ImportError_ as exc:
+        fail(exc.errors, "设备")
     if len(rows) >= PROGRESS_MIN:
         with click.progressbar(length=len(rows), label="importing", file=sys.stderr) as bar:
             result = devices.import_rows(rows, progress=lambda done, _: bar.update(done - bar.pos))
@@ -78,8 +71,8 @@ def catalog_import(path: Path) -> None:
     """Import (upsert) a catalogue JSON file (docs/catalogue-format.md); all or nothing."""
     try:
         data = catalogue.read_file(path)
-    except catalogue.ImportError_ as exc:
-        _fail(exc.errors, "内容")
+    except ImportError_ as exc:
+        fail(exc.errors, "内容")
     result = catalogue.apply(data)
     db.session.commit()
     click.echo(

@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
+from ..imports import ImportError_, read_text
 from ..models import KbEntry, utcnow
 from . import gs1
 from .models import Device, Installer, KbEntryProduct, ProductModel, Series, new_token
@@ -72,14 +73,6 @@ class DeviceError(ValueError):
     def message(self, lang: str = "zh") -> str:
         """The reason in ``lang`` ("zh" or "en")."""
         return self.en if lang == "en" else self.zh
-
-
-class ImportError_(Exception):
-    """A device file that cannot be imported; ``errors`` names each bad line."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 def normalise_serial(serial: str) -> str:
@@ -202,20 +195,8 @@ class ImportResult:
 
 
 def read_file(path: Path) -> list[DeviceRow]:
-    """Read and validate a device CSV; raise ImportError_ naming every bad line."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ImportError_([f"{path}: 无法读取文件 / cannot read file: {exc.strerror}"]) from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel on Chinese Windows saves CSV as GBK unless told otherwise.
-        try:
-            text = raw.decode("gb18030")
-        except UnicodeDecodeError as exc:
-            raise ImportError_([f"{path}: 文件不是 UTF-8 或 GBK 编码 / not UTF-8 or GBK"]) from exc
-    return parse_csv(text)
+    """Read and validate a device CSV (UTF-8 or GBK); raise ImportError_ naming every bad line."""
+    return parse_csv(read_text(path, spreadsheet=True))
 
 
 def parse_csv(text: str) -> list[DeviceRow]:
