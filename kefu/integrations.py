@@ -39,12 +39,22 @@ class DbTokenBackend(TokenBackend):
         db.session.commit()
 
 
+def redis_client() -> redis.Redis | None:
+    """The app's Redis client (one connection pool per app), or None without ``REDIS_URL``."""
+    url = current_app.config["REDIS_URL"]
+    if not url:
+        return None
+    client = current_app.extensions.get("kefu.redis")
+    if client is None:
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        current_app.extensions["kefu.redis"] = client
+    return client
+
+
 def token_backend() -> TokenBackend:
     """Redis when ``REDIS_URL`` is set (production), else the database."""
-    url = current_app.config["REDIS_URL"]
-    if url:
-        return RedisTokenBackend(redis.Redis.from_url(url, socket_timeout=2))
-    return DbTokenBackend()
+    client = redis_client()
+    return RedisTokenBackend(client) if client is not None else DbTokenBackend()
 
 
 def api_client() -> ApiClient:

@@ -74,6 +74,13 @@ def make_config(database_url: str, **extra: Any) -> dict[str, Any]:
     return config
 
 
+def close_redis(app: Flask) -> None:
+    """Close the app's Redis connections (an unclosed socket is a ResourceWarning, an error)."""
+    client = app.extensions.pop("kefu.redis", None)
+    if client is not None:
+        client.close()
+
+
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
     """A fresh app per test; every table is emptied afterwards."""
@@ -85,7 +92,9 @@ def app(database_url: str) -> Iterator[Flask]:
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
-    redis_lib.Redis.from_url(REDIS_TEST_URL).flushdb()
+    close_redis(app)
+    with redis_lib.Redis.from_url(REDIS_TEST_URL) as redis_conn:
+        redis_conn.flushdb()
     kb.drop_cached_indexes()  # the next test is a new process as far as the index knows
 
 
@@ -100,6 +109,7 @@ def make_app(database_url: str, app: Flask) -> Iterator[Callable[..., Flask]]:
 
     yield factory
     for other in made:
+        close_redis(other)
         with other.app_context():
             db.session.remove()
             db.engine.dispose()

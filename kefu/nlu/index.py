@@ -6,6 +6,7 @@ import heapq
 import math
 import re
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -60,6 +61,7 @@ class Match:
     doc: KbDoc
     similarity: float  # best IDF similarity over the entry's phrasings and profile
     coverage: float  # share of the query's weight found in that best phrasing
+    row: int = -1  # the entry's position in the index
 
 
 def _kind_weight(term: str) -> float:
@@ -99,6 +101,7 @@ class KbIndex:
         self._ph_terms: list[array] = []  # sorted term ids; arrays keep 100k KBs compact
         self._ph_norm: list[float] = []
         self._ph_doc: array = array("I")
+        self._doc_profile: array = array("I")  # entry -> its profile phrasing (all terms)
         self._ph_factor: list[float] = []
         self._oov_wsq: dict[str, float] = {}
         self._apost: list[array] = []  # term id -> profile ids whose answer alone has it
@@ -148,6 +151,8 @@ class KbIndex:
                 self._ph_norm.append(sq**exp)
                 self._ph_doc.append(d)
                 self._ph_factor.append(_PROFILE_FACTOR if i == last else 1.0)
+                if i == last:
+                    self._doc_profile.append(pid)
                 for t in ids:
                     posts[t].append(pid)
                 if i == last and per_ans[d]:
@@ -165,6 +170,17 @@ class KbIndex:
     def has_word(self, word: str) -> bool:
         """True if ``word`` (as segmented) occurs in some KB entry."""
         return ("w:" + word) in self._term_id
+
+    def shares_concept(self, row: int, concepts: Iterable[str]) -> bool:
+        """True if entry ``row`` (question, alternates, tags or answer) has one of ``concepts``."""
+        terms = self._ph_terms[self._doc_profile[row]]
+        for concept in concepts:
+            t = self._term_id.get("c:" + concept)
+            if t is not None:
+                i = bisect_left(terms, t)
+                if i < len(terms) and terms[i] == t:
+                    return True
+        return False
 
     def match(self, terms: Terms, audiences: frozenset[str], limit: int = 3) -> list[Match]:
         """Rank entries visible to ``audiences`` by raw similarity to ``terms``."""
@@ -242,7 +258,7 @@ class KbIndex:
             if doc.audience not in audiences:
                 continue
             cov = s * norms[pid] / factor[pid] / q_norm_sq
-            best[d] = Match(doc, s / q_norm, cov)
+            best[d] = Match(doc, s / q_norm, cov, d)
             if len(best) >= limit:
                 break
         return list(best.values())

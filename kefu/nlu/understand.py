@@ -24,6 +24,8 @@ _OFF_TOPIC_CONFIDENCE = 0.97
 # (充电, 电视) next to an off-topic subject is not a question about our product.
 _OFF_TOPIC_COVERAGE = 0.75
 _NO_CONCEPT_CONFIDENCE = 0.93
+# An error code (400018) names its entry better than any product word.
+_CODE_RE = re.compile(r"^\d{4,}$")
 _PUNCT_RE = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
@@ -67,7 +69,13 @@ def understand(
             return Understanding("answer", (best,))
         return Understanding("none", tuple(cands), reason="off_topic")
     weak = weak_concepts()
-    if not any(c not in weak for c in terms.concepts):
+    topics = [c for c in terms.concepts if c not in weak]
+    codes = [w for w in terms.words if _CODE_RE.match(w)]
+    if topics and not codes and not index.shares_concept(matches[0].row, topics):
+        # The message names a product or feature, and the best entry mentions none of them:
+        # whatever it matched on ("某个", "怎么") is incidental, so it is not an answer.
+        needed = 1.01
+    elif not topics:
         # No product or feature word at all ("晚上吃什么好"): only a KB word of two or more
         # characters that the message shares with the entry can justify anything.
         if not any(len(w) > 1 and index.has_word(w) for w in terms.words):
