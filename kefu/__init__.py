@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -15,6 +14,9 @@ from .extensions import csrf, db, limiter, login_manager, migrate
 
 __all__ = ["create_app", "db"]
 
+# The checkout: templates/, static/ and migrations/ live beside the packages.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the kefu application."""
@@ -23,8 +25,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_relative_config=True,
-        template_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"),
-        static_folder=os.path.join(os.path.dirname(os.path.dirname(__file__)), "static"),
+        template_folder=os.path.join(ROOT, "templates"),
+        static_folder=os.path.join(ROOT, "static"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(config.from_environment(app.instance_path))
@@ -42,10 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
-    migrate.init_app(
-        app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
-    )
-    logging.getLogger("jieba").setLevel(logging.WARNING)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
 
     # Web pages: CSRF on every form, rate limits, installer sessions, zh/en.
     csrf.init_app(app)
@@ -76,6 +75,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from selfservice import bp as selfservice_bp
 
     app.register_blueprint(selfservice_bp)
+    if app.config["DEMO_CHAT"]:
+        from bot.simulator import bp as simulator_bp
+
+        app.register_blueprint(simulator_bp)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

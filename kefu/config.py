@@ -84,6 +84,8 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "WECHAT_OA_NAME": os.environ.get("WECHAT_OA_NAME", ""),
         "WECHAT_OA_URL": os.environ.get("WECHAT_OA_URL", ""),
         "WECHAT_OA_QR": os.environ.get("WECHAT_OA_QR", ""),
+        # /demo/chat: talk to the bot in a browser without WeChat. Demo machines only.
+        "DEMO_CHAT": _bool(os.environ.get("DEMO_CHAT")),
         # WeChat answers a request body of at most a few KB; anything near 1 MB is not WeChat.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
     }
