@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .catalog.models import Installer
@@ -107,6 +107,13 @@ def bind_openid(installer: Installer, openid: str) -> bool:
         return False
     installer.wechat_openid = openid
     return True
+
+
+def forget_openid(openid: str) -> None:
+    """Unbind a WeChat user who unfollowed; the installer logs in by phone or binds again."""
+    db.session.execute(
+        update(Installer).where(Installer.wechat_openid == openid).values(wechat_openid=None)
+    )
 
 
 def approve(installer: Installer) -> None:

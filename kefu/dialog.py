@@ -14,7 +14,7 @@ from typing import Literal
 from flask import current_app
 from sqlalchemy import delete, select, update
 
-from . import kb
+from . import accounts, kb
 from .extensions import db
 from .models import (
     ChatMessage,
@@ -102,9 +102,7 @@ def parse_choice(message: str) -> int | None:
 
 def audiences_for(openid: str) -> frozenset[str]:
     """Which KB audiences this user may see; installers are recognised by their account."""
-    from .accounts import approved_by_openid  # here, so the dialog loads without the catalogue
-
-    return INSTALLER if approved_by_openid(openid) is not None else END_USER
+    return INSTALLER if accounts.approved_by_openid(openid) is not None else END_USER
 
 
 def respond(
@@ -231,6 +229,7 @@ def forget_user(openid: str) -> None:
         .where(InboundMessage.openid == openid)
         .values(openid=None, reply=None)
     )
+    accounts.forget_openid(openid)
 
 
 def prune(now: datetime) -> None:

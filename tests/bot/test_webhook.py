@@ -8,6 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from kefu.catalog.models import Installer
 from kefu.extensions import db
 from kefu.models import ChatMessage, Conversation, Handoff, InboundMessage, Subscriber
 from tests.conftest import WECHAT_TOKEN, FakeWeChat
@@ -160,6 +161,11 @@ def test_subscribe_welcomes_and_remembers_qr_scene(app: Flask, wechat: FakeWeCha
 
 
 def test_unsubscribe_removes_personal_data(app: Flask, wechat: FakeWeChat, kb_loaded: None) -> None:
+    with app.app_context():
+        installer = Installer(phone="13900000001", name="李工", company="", status="approved")
+        installer.wechat_openid = "o_leaving"
+        db.session.add(installer)
+        db.session.commit()
     wechat.event("o_leaving", "subscribe", key="qrscene_x")
     wechat.text("o_leaving", "转人工")
     wechat.event("o_leaving", "unsubscribe")
@@ -172,6 +178,7 @@ def test_unsubscribe_removes_personal_data(app: Flask, wechat: FakeWeChat, kb_lo
         )
         handoff = db.session.scalars(select(Handoff)).one()
         assert handoff.openid is None and handoff.transcript == []
+        assert db.session.scalars(select(Installer)).one().wechat_openid is None
         assert (
             db.session.scalars(
                 select(InboundMessage).where(InboundMessage.openid == "o_leaving")
