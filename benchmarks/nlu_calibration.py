@@ -8,7 +8,10 @@ message. A held-out phrasing is a paraphrase the index has never seen, as a user
 For each query the top similarity s1, the best other entry's similarity s2 and whether the
 top entry is the right one are recorded; the script then reports, for a grid of rules
 "answer when s1 >= A and s2 <= R * s1", the share answered and the precision of that band,
-and fits the logistic confidence used by kefu.nlu.calibration. With --questions it prints
+and fits the logistic confidence used by kefu.nlu.calibration. Leave-one-entry-out supplies
+the negatives: every phrasing of an entry is asked against an index built without that entry
+(a near-domain question the KB does not answer), and must not be answered; the report shows
+how often the current calibration answers those, split by Match.touched. With --questions it prints
 the same features for a labelled message set (for inspection only, never for fitting).
 """
 
@@ -24,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kefu.nlu import KbDoc, KbIndex  # noqa: E402
-from kefu.nlu.calibration import ANSWER_CONFIDENCE, confidence  # noqa: E402
+from kefu.nlu.calibration import ANSWER_CONFIDENCE, calibrate, confidence  # noqa: E402
 from kefu.nlu.text import analyze  # noqa: E402
 
 ALL = frozenset({"all", "end_user", "installer"})
@@ -64,6 +67,42 @@ def leave_one_out(docs: list[KbDoc]) -> list[tuple[float, float, bool]]:
             top, s1, s2 = features(index, held)
             rows.append((s1, s2, top == doc.id))
     return rows
+
+
+def answered(index: KbIndex, text: str) -> tuple[str | None, float]:
+    """The entry the current calibration answers with (or None), and its coverage."""
+    m = index.match(analyze(text), ALL, limit=3)
+    if not m:
+        return None, 0.0
+    best = calibrate(m)[0]
+    return (best.id if best.score >= ANSWER_CONFIDENCE else None), m[0].touched
+
+
+def leave_entry_out(docs: list[KbDoc]) -> list[tuple[bool, float]]:
+    """(answered, touched) for every phrasing asked against an index without its entry."""
+    rows = []
+    for i, doc in enumerate(docs):
+        index = KbIndex.build([*docs[:i], *docs[i + 1 :]])
+        for held in (doc.question, *doc.alternates):
+            top, touched = answered(index, held)
+            rows.append((top is not None, touched))
+    return rows
+
+
+def leave_phrasing_out_answers(docs: list[KbDoc]) -> list[bool | None]:
+    """Per held-out phrasing: True answered right, False answered wrong, None not answered."""
+    out: list[bool | None] = []
+    for i, doc in enumerate(docs):
+        phrasings = [doc.question, *doc.alternates]
+        if len(phrasings) < 2:
+            continue
+        for j, held in enumerate(phrasings):
+            rest = phrasings[:j] + phrasings[j + 1 :]
+            reduced = replace(doc, question=rest[0], alternates=tuple(rest[1:]))
+            index = KbIndex.build([*docs[:i], reduced, *docs[i + 1 :]])
+            top, _ = answered(index, held)
+            out.append(None if top is None else top == doc.id)
+    return out
 
 
 def fit_logistic(x: list[float], y: list[bool], steps: int = 20000) -> tuple[float, float]:
@@ -116,7 +155,23 @@ def main(argv: list[str] | None = None) -> int:
     conf = [confidence(s1, s2) for s1, s2, _ in rows]
     band = [ok for c, (*_, ok) in zip(conf, rows, strict=True) if c >= ANSWER_CONFIDENCE]
     prec = sum(band) / len(band) if band else 1.0
-    print(f"\ncurrent calibration: answered {len(band) / n:.0%}, precision {prec:.1%}")
+    print(f"\nsimilarity/margin alone: answered {len(band) / n:.0%}, precision {prec:.1%}")
+    pos: list[bool | None] = []
+    neg: list[tuple[bool, float]] = []
+    for path in args.kb:
+        pos += leave_phrasing_out_answers(load_kb(Path(path)))
+        neg += leave_entry_out(load_kb(Path(path)))
+    right = sum(1 for x in pos if x is True)
+    wrong = sum(1 for x in pos if x is False)
+    print(f"current calibration (with coverage), phrasing-out: answered right "
+          f"{right / len(pos):.0%}, wrong {wrong / len(pos):.1%}")
+    print(f"entry-out (should stay unanswered): answered {sum(a for a, _ in neg) / len(neg):.0%}"
+          f" of {len(neg)}")
+    for lo, hi in ((0.0, 0.1), (0.1, 0.2), (0.2, 0.4), (0.4, 1.01)):
+        band_neg = [a for a, t in neg if lo <= t < hi]
+        if band_neg:
+            print(f"  touched {lo:.1f}-{hi:.1f}: {len(band_neg):3} questions, answered "
+                  f"{sum(band_neg) / len(band_neg):.0%}")
     if args.questions:
         docs = [d for p in args.kb for d in load_kb(Path(p))]
         index = KbIndex.build(docs)

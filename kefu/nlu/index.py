@@ -52,6 +52,16 @@ _RESCORE = 64
 _ANSWER_WEIGHT = 0.45
 # Answer bigrams are left out: a 100-character reply yields dozens of accidental pairs.
 _ANSWER_KINDS = ("c", "w")
+# Coverage of the entry: the share of its question/alternates weight (concepts and words, summed
+# over the phrasings, so a term every phrasing repeats counts as what the entry is about) that
+# the message touches. Answer-only and bigram matches do not count: a reply mentions many
+# incidental words, and bigrams are a spelling fallback, not a topic. Entries are ranked by
+# similarity * (touched + _TOUCH_FLOOR) ** _TOUCH_EXP, so between two similar matches the one
+# whose own subject the message names wins (benchmarks/nlu_calibration.py).
+_TOUCH_FLOOR = 0.02
+_TOUCH_EXP = 0.25
+# How many entries (best similarity first) are re-ranked by that evidence.
+_RERANK = 8
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,16 @@ class Match:
     similarity: float  # best IDF similarity over the entry's phrasings and profile
     coverage: float  # share of the query's weight found in that best phrasing
     row: int = -1  # the entry's position in the index
+    touched: float = 1.0  # share of the entry's question/alternates weight the query touches
+    evidence: float = -1.0  # ranking score: similarity weighted by ``touched``
+
+    def __post_init__(self) -> None:
+        if self.evidence < 0.0:
+            object.__setattr__(self, "evidence", _evidence(self.similarity, self.touched))
+
+
+def _evidence(similarity: float, touched: float) -> float:
+    return similarity * (touched + _TOUCH_FLOOR) ** _TOUCH_EXP
 
 
 def _kind_weight(term: str) -> float:
@@ -106,6 +126,8 @@ class KbIndex:
         self._oov_wsq: dict[str, float] = {}
         self._apost: list[array] = []  # term id -> profile ids whose answer alone has it
         self._ph_ans: dict[int, array] = {}  # profile id -> sorted answer-only term ids
+        self._core: bytearray = bytearray()  # term id -> 1 for concepts and words (no bigrams)
+        self._doc_core_sq: array = array("d")  # entry -> summed core weight of its phrasings
 
     @classmethod
     def build(cls, docs: Iterable[KbDoc]) -> KbIndex:
@@ -136,10 +158,12 @@ class KbIndex:
             max_idf = max(max_idf, idf)
         rare_idf = math.log(1.0 + (n - 0.5) / 1.5)
         self._oov_idf = _OOV_FACTOR * rare_idf
+        self._core = bytearray(1 if t[0] != "b" else 0 for t in self._term_id)
         posts: list[list[int]] = [[] for _ in self._wsq]
         aposts: list[list[int]] = [[] for _ in self._wsq]
         for d, sets in enumerate(per_doc):
             last = len(sets) - 1
+            core_sq = 0.0
             for i, terms in enumerate(sets):
                 if not terms:
                     continue
@@ -153,6 +177,8 @@ class KbIndex:
                 self._ph_factor.append(_PROFILE_FACTOR if i == last else 1.0)
                 if i == last:
                     self._doc_profile.append(pid)
+                else:
+                    core_sq += sum(self._wsq[t] for t in ids if self._core[t])
                 for t in ids:
                     posts[t].append(pid)
                 if i == last and per_ans[d]:
@@ -160,6 +186,7 @@ class KbIndex:
                     self._ph_ans[pid] = array("I", aids)
                     for t in aids:
                         aposts[t].append(pid)
+            self._doc_core_sq.append(core_sq)
         self._post = [array("I", p) for p in posts]
         self._apost = [array("I", p) for p in aposts]
         return self
@@ -250,6 +277,8 @@ class KbIndex:
                 scored.append((dot / norms[pid] * factor[pid], pid))
         scored.sort(reverse=True)
         best: dict[int, Match] = {}
+        wanted = max(limit, _RERANK)
+        qset = set(q_all)
         for s, pid in scored:
             d = self._ph_doc[pid]
             if d in best:
@@ -258,10 +287,25 @@ class KbIndex:
             if doc.audience not in audiences:
                 continue
             cov = s * norms[pid] / factor[pid] / q_norm_sq
-            best[d] = Match(doc, s / q_norm, cov, d)
-            if len(best) >= limit:
+            best[d] = Match(doc, s / q_norm, cov, d, self._touched(d, qset))
+            if len(best) >= wanted:
                 break
-        return list(best.values())
+        return sorted(best.values(), key=lambda m: m.evidence, reverse=True)[:limit]
+
+    def _touched(self, row: int, qset: set[int]) -> float:
+        """Share of entry ``row``'s question/alternates core weight that the query's terms hit."""
+        total = self._doc_core_sq[row]
+        if total <= 0.0:
+            return 0.0
+        prof = self._doc_profile[row]
+        first = self._doc_profile[row - 1] + 1 if row else 0
+        wsq, core = self._wsq, self._core
+        hit = 0.0
+        for pid in range(first, prof):
+            for t in self._ph_terms[pid]:
+                if t in qset and core[t]:
+                    hit += wsq[t]
+        return hit / total
 
     def search(self, text: str, audiences: frozenset[str], limit: int = 3) -> list[Candidate]:
         """Best entries for ``text`` visible to ``audiences``, with calibrated scores."""

@@ -97,6 +97,10 @@ def test_out_of_scope_gets_no_answer(index: KbIndex, text: str) -> None:
         ("怎么查看邻居家的摄像头", "security"),
         ("帮我解绑别人绑定的设备", "security"),
         ("怎么破解门锁密码", "security"),
+        ("对面店的摄像头录像我能调吗", "security"),  # third party and object a few chars apart
+        ("原主人的账号还绑着，你们帮我强制解绑", "security"),
+        ("不输密码能开锁吗", "security"),
+        ("让工程师联系我", "requested"),
     ],
 )
 def test_handoff_triggers(index: KbIndex, text: str, reason: str) -> None:
@@ -115,6 +119,9 @@ def test_handoff_triggers(index: KbIndex, text: str, reason: str) -> None:
         "摄像头一直掉线怎么办",
         "门锁密码忘了怎么办",
         "怎么把摄像头分享给家人",
+        "摄像头拍到隔壁窗户了，能把那块遮住吗",  # neighbour, but a privacy-mask question
+        "门锁外面板被撬了一直叫",  # a tamper report, not a request to pry it open
+        "租客搬走了，要清除他的门卡和指纹",
     ],
 )
 def test_ordinary_questions_are_not_handed_off(text: str) -> None:
@@ -170,3 +177,13 @@ def test_answer_text_is_searched() -> None:
 
 def test_latin_pieces_are_not_synonyms(index: KbIndex) -> None:
     assert understand("asdfgh", index).kind == "none"
+
+
+def test_incidental_word_match_is_not_confident() -> None:
+    # The only entry sharing a word (充电) is about something else the message never names.
+    idx = KbIndex.build([
+        KbDoc("bell_charge", "可视门铃怎么充电？", ("门铃电量低", "门铃充电灯不亮"), "all"),
+        KbDoc("nvr_hdmi", "录像机接显示器没有画面？", ("HDMI连接后黑屏",), "all"),
+    ])
+    u = understand("电动车充电器充电要多久", idx)
+    assert u.kind != "answer"
