@@ -129,8 +129,9 @@ def respond(
         choice = parse_choice(message)
         if choice is not None:
             if choice == 0:
+                # "None of these": the question that was asked goes to the KB team, not "0".
                 conv.pending_choices = None
-                return _miss(conv, message, choices[0], now)
+                return _miss(conv, _previous_question(openid) or message, choices[0], now)
             if 1 <= choice <= len(choices) and choices[choice - 1] in snap.entries:
                 conv.pending_choices = None
                 return _answer(conv, snap.entries[choices[choice - 1]], now)
@@ -161,6 +162,17 @@ def respond(
         return _say(conv, Reply("greeting", text("greeting"), reason=result.reason), now)
     best = result.candidates[0].id if result.candidates else None
     return _miss(conv, message, best, now)
+
+
+def _previous_question(openid: str) -> str | None:
+    """The user's message before the current one."""
+    return db.session.scalar(
+        select(ChatMessage.text)
+        .where(ChatMessage.openid == openid, ChatMessage.direction == "in")
+        .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
+        .offset(1)
+        .limit(1)
+    )
 
 
 def _answer(conv: Conversation, entry: kb.EntryView, now: datetime) -> Reply:

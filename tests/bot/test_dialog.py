@@ -8,8 +8,11 @@ from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from sqlalchemy import select
 
 from kefu import kb
+from kefu.extensions import db
+from kefu.models import UnansweredQuestion
 from tests.conftest import FakeWeChat
 
 CLOSE_CALL_KB = [
@@ -53,6 +56,18 @@ def test_close_call_offers_numbered_choices_answered_by_digit(
     chosen = wechat.reply(wechat.text("o_choice", "2"))
     expected = "门铃" if "门铃" in second else "摄像头"
     assert chosen["Content"].startswith(expected + "：")
+
+
+def test_none_of_these_records_the_question_for_the_kb_team(
+    app: Flask, runner: FlaskCliRunner, wechat: FakeWeChat, tmp_path: Path
+) -> None:
+    _import(runner, tmp_path, CLOSE_CALL_KB)
+    wechat.text("o_zero", "怎么恢复出厂设置")
+    reply = wechat.reply(wechat.text("o_zero", "0"))
+    assert "人工" in reply["Content"]
+    with app.app_context():
+        [question] = db.session.scalars(select(UnansweredQuestion)).all()
+        assert question.text == "怎么恢复出厂设置"
 
 
 def test_out_of_range_choice_asks_again(
