@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kefu.nlu import KbDoc, KbIndex, Understanding, understand  # noqa: E402
+from kefu.nlu import index as index_module  # noqa: E402
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
 AUDIENCES = {
@@ -73,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("questions", nargs="?", default=str(DEFAULT_DIR / "questions_dev.jsonl"))
     ap.add_argument("--audience", choices=sorted(AUDIENCES), default="all")
     ap.add_argument("-q", "--quiet", action="store_true", help="do not list the misses")
+    ap.add_argument("--no-type-penalty", action="store_true",
+                    help="switch the device-type mismatch penalty off (to measure its effect)")
     args = ap.parse_args(argv)
+    index_module.TYPE_PENALTY = not args.no_type_penalty
 
     t0 = time.perf_counter()
     index = KbIndex.build(load_kb(Path(args.kb)))

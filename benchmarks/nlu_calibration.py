@@ -18,6 +18,7 @@ the same features for a labelled message set (for inspection only, never for fit
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -26,11 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kefu.nlu import KbDoc, KbIndex  # noqa: E402
+from kefu.nlu import KbDoc, KbIndex, understand  # noqa: E402
+from kefu.nlu import index as index_module  # noqa: E402
 from kefu.nlu.calibration import ANSWER_CONFIDENCE, calibrate, confidence  # noqa: E402
 from kefu.nlu.text import analyze  # noqa: E402
 
 ALL = frozenset({"all", "end_user", "installer"})
+# The module (the package re-exports its function under the same name): the sweep below moves
+# its answer threshold.
+understand_module = importlib.import_module("kefu.nlu.understand")
 
 
 def load_kb(path: Path) -> list[KbDoc]:
@@ -105,6 +110,50 @@ def leave_phrasing_out_answers(docs: list[KbDoc]) -> list[bool | None]:
     return out
 
 
+def dialog_cases(docs: list[KbDoc]) -> list[tuple[KbIndex, str, str | None]]:
+    """(index, message, right entry or None) for phrasing-out and entry-out, as above."""
+    cases: list[tuple[KbIndex, str, str | None]] = []
+    for i, doc in enumerate(docs):
+        phrasings = [doc.question, *doc.alternates]
+        if len(phrasings) >= 2:
+            for j, held in enumerate(phrasings):
+                rest = phrasings[:j] + phrasings[j + 1 :]
+                reduced = replace(doc, question=rest[0], alternates=tuple(rest[1:]))
+                cases.append((KbIndex.build([*docs[:i], reduced, *docs[i + 1 :]]), held, doc.id))
+        index = KbIndex.build([*docs[:i], *docs[i + 1 :]])
+        cases += [(index, held, None) for held in phrasings]
+    return cases
+
+
+def dialog_sweep(cases: list[tuple[KbIndex, str, str | None]], thresholds: list[float]) -> None:
+    """What understand() itself does (all its rules, not only calibrate) per answer threshold."""
+    print("\nunderstand() per answer threshold: phrasing-out right / wrong / clarify; "
+          "entry-out answered / clarify")
+    saved = understand_module.ANSWER_CONFIDENCE
+    try:
+        for thr in thresholds:
+            understand_module.ANSWER_CONFIDENCE = thr
+            pos = [0, 0, 0, 0]
+            neg = [0, 0, 0]
+            for index, text, right in cases:
+                u = understand(text, index, ALL)
+                got = u.candidates[0].id if u.kind == "answer" else None
+                if right is None:
+                    neg[0] += 1
+                    neg[1] += got is not None
+                    neg[2] += u.kind == "clarify"
+                else:
+                    pos[0] += 1
+                    pos[1] += got == right
+                    pos[2] += got is not None and got != right
+                    pos[3] += u.kind == "clarify"
+            print(f"  >= {thr:.2f}: phrasing-out {pos[1] / pos[0]:5.1%} / {pos[2] / pos[0]:4.1%}"
+                  f" / {pos[3] / pos[0]:5.1%} (n={pos[0]}); entry-out {neg[1] / neg[0]:5.1%}"
+                  f" / {neg[2] / neg[0]:5.1%} (n={neg[0]})")
+    finally:
+        understand_module.ANSWER_CONFIDENCE = saved
+
+
 def fit_logistic(x: list[float], y: list[bool], steps: int = 20000) -> tuple[float, float]:
     """One-feature logistic regression by gradient descent: returns (slope, midpoint)."""
     a, b = 1.0, 0.0
@@ -126,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("kb", nargs="+")
     ap.add_argument("--questions")
     ap.add_argument("--rival", type=float, default=1.0, help="evidence = s1 - RIVAL * s2")
+    ap.add_argument("--no-type-penalty", action="store_true",
+                    help="switch the device-type mismatch penalty off (to measure its effect)")
+    ap.add_argument("--sweep", default="0.3,0.4,0.5,0.6,0.7",
+                    help="answer thresholds for the understand() sweep (comma-separated)")
     args = ap.parse_args(argv)
+    index_module.TYPE_PENALTY = not args.no_type_penalty
     rows: list[tuple[float, float, bool]] = []
     for path in args.kb:
         part = leave_one_out(load_kb(Path(path)))
@@ -172,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         if band_neg:
             print(f"  touched {lo:.1f}-{hi:.1f}: {len(band_neg):3} questions, answered "
                   f"{sum(band_neg) / len(band_neg):.0%}")
+    cases = [c for path in args.kb for c in dialog_cases(load_kb(Path(path)))]
+    dialog_sweep(cases, [float(x) for x in args.sweep.split(",")])
     if args.questions:
         docs = [d for p in args.kb for d in load_kb(Path(p))]
         index = KbIndex.build(docs)

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kefu.nlu import KbDoc, KbIndex, understand  # noqa: E402
+from kefu.nlu import index as index_module  # noqa: E402
 
 PRODUCTS = [
     "摄像头",
@@ -178,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--queries", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--no-type-penalty", action="store_true",
+                    help="switch the device-type mismatch penalty off (to measure its cost)")
     args = ap.parse_args(argv)
+    index_module.TYPE_PENALTY = not args.no_type_penalty
     sizes = [int(s) for s in args.sizes.split(",")]
     audiences = frozenset({"all", "end_user"})
 

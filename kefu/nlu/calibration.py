@@ -40,6 +40,10 @@ _TIE_RATIO = 0.8
 _TIE_COVERAGE = 0.97
 # Understanding answers directly at or above this confidence: exactly the rule above.
 ANSWER_CONFIDENCE = 0.5
+# An entry about another device than the one the message names (Match.mismatch) is never a
+# confident answer however well its words match: "门铃一直响" is not answered by the lock's
+# alarm entry. Its confidence is capped well below ANSWER_CONFIDENCE.
+_MISMATCH_CONFIDENCE = 0.2
 
 
 def _sigmoid(x: float) -> float:
@@ -79,5 +83,7 @@ def calibrate(matches: list[Match]) -> list[Candidate]:
                 confidence(m.evidence, rival.evidence, tie, m.touched),
                 confidence(m.similarity, 0.0),
             )
+        if m.mismatch:
+            p = min(p, _MISMATCH_CONFIDENCE)
         out.append(Candidate(m.doc.id, m.doc.question, round(p, 4)))
     return out

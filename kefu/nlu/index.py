@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .calibration import calibrate
+from .devices import conflicts, entry_types, message_types, type_names
 from .text import Terms, analyze, synonyms, weak_concepts
 from .types import Candidate, KbDoc
 
-__all__ = ["KbIndex", "Match"]
+__all__ = ["KbIndex", "Match", "TYPE_PENALTY"]
 
 # Relative weight of each term kind. Concepts carry the synonym knowledge; bigrams are a
 # fuzzy fallback for misspellings and segmentation differences, so they count for less.
@@ -62,6 +63,13 @@ _TOUCH_FLOOR = 0.02
 _TOUCH_EXP = 0.25
 # How many entries (best similarity first) are re-ranked by that evidence.
 _RERANK = 8
+# Device-type mismatch: when the message names a device (门铃, 录像机, 智能锁) and an entry is
+# specifically about another one (kefu/nlu/devices.py), the entry's evidence is cut to this
+# share, so an entry of the right type ranks first when it is anywhere close, and the
+# mismatched entry is a weak rival for it; calibrate() also keeps it below the answer line.
+# A module switch so benchmarks can measure with and without it.
+TYPE_PENALTY = True
+_MISMATCH_FACTOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -74,10 +82,16 @@ class Match:
     row: int = -1  # the entry's position in the index
     touched: float = 1.0  # share of the entry's question/alternates weight the query touches
     evidence: float = -1.0  # ranking score: similarity weighted by ``touched``
+    mismatch: bool = False  # the message names a device type the entry is not about
 
     def __post_init__(self) -> None:
         if self.evidence < 0.0:
             object.__setattr__(self, "evidence", _evidence(self.similarity, self.touched))
+
+    @property
+    def raw_evidence(self) -> float:
+        """Evidence before any device-type penalty."""
+        return _evidence(self.similarity, self.touched)
 
 
 def _evidence(similarity: float, touched: float) -> float:
@@ -128,6 +142,7 @@ class KbIndex:
         self._ph_ans: dict[int, array] = {}  # profile id -> sorted answer-only term ids
         self._core: bytearray = bytearray()  # term id -> 1 for concepts and words (no bigrams)
         self._doc_core_sq: array = array("d")  # entry -> summed core weight of its phrasings
+        self._doc_types: bytearray = bytearray()  # entry -> device-type bit mask (devices.py)
 
     @classmethod
     def build(cls, docs: Iterable[KbDoc]) -> KbIndex:
@@ -137,11 +152,23 @@ class KbIndex:
         per_ans: list[set[str]] = []
         df: dict[str, int] = {}
         for doc in docs:
-            phrasings = [analyze(t).all() for t in (doc.question, *doc.alternates) if t]
+            q_terms = analyze(doc.question) if doc.question else None
+            alt_terms = [analyze(t) for t in doc.alternates if t]
+            phrasings = [t.all() for t in ([q_terms] if q_terms else []) + alt_terms]
             profile: set[str] = set().union(*phrasings) if phrasings else set()
+            tag_concepts: set[str] = set()
             for tag in doc.tags:
-                profile |= analyze(tag).all()
-            answer = {t for t in analyze(doc.answer).all() if t[0] in _ANSWER_KINDS} - profile
+                tag_terms = analyze(tag)
+                profile |= tag_terms.all()
+                tag_concepts.update(tag_terms.concepts)
+            answer_terms = analyze(doc.answer)
+            answer = {t for t in answer_terms.all() if t[0] in _ANSWER_KINDS} - profile
+            self._doc_types.append(entry_types(
+                q_terms.concepts if q_terms else (),
+                [t.concepts for t in alt_terms],
+                tag_concepts,
+                answer_terms.concepts,
+            ))
             self._docs.append(doc)
             per_doc.append([*phrasings, profile])
             per_ans.append(answer)
@@ -197,6 +224,10 @@ class KbIndex:
     def has_word(self, word: str) -> bool:
         """True if ``word`` (as segmented) occurs in some KB entry."""
         return ("w:" + word) in self._term_id
+
+    def device_types(self, row: int) -> frozenset[str]:
+        """Types entry ``row`` is specifically about (empty for generic entries)."""
+        return type_names(self._doc_types[row])
 
     def shares_concept(self, row: int, concepts: Iterable[str]) -> bool:
         """True if entry ``row`` (question, alternates, tags or answer) has one of ``concepts``."""
@@ -279,6 +310,8 @@ class KbIndex:
         best: dict[int, Match] = {}
         wanted = max(limit, _RERANK)
         qset = set(q_all)
+        q_types = message_types(terms.concepts) if TYPE_PENALTY else 0
+        types = self._doc_types
         for s, pid in scored:
             d = self._ph_doc[pid]
             if d in best:
@@ -287,7 +320,12 @@ class KbIndex:
             if doc.audience not in audiences:
                 continue
             cov = s * norms[pid] / factor[pid] / q_norm_sq
-            best[d] = Match(doc, s / q_norm, cov, d, self._touched(d, qset))
+            sim, touched = s / q_norm, self._touched(d, qset)
+            evidence = _evidence(sim, touched)
+            mismatch = conflicts(q_types, types[d])
+            if mismatch:
+                evidence *= _MISMATCH_FACTOR
+            best[d] = Match(doc, sim, cov, d, touched, evidence, mismatch)
             if len(best) >= wanted:
                 break
         return sorted(best.values(), key=lambda m: m.evidence, reverse=True)[:limit]

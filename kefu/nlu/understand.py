@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from .calibration import ANSWER_CONFIDENCE, calibrate
+from .devices import device_concepts
 from .handoff import detect_handoff
 from .index import KbIndex
 from .text import analyze, compact, has_wordlike, load_lexicon, normalize, weak_concepts
@@ -24,6 +25,9 @@ _OFF_TOPIC_CONFIDENCE = 0.97
 # (充电, 电视) next to an off-topic subject is not a question about our product.
 _OFF_TOPIC_COVERAGE = 0.75
 _NO_CONCEPT_CONFIDENCE = 0.93
+# A mismatched entry this close to the winner (raw evidence, before the type penalty) would have
+# kept it from being answered: the calibration's rival ratio R.
+_PENALTY_DECIDED = 0.9
 # An error code (400018) names its entry better than any product word.
 _CODE_RE = re.compile(r"^\d{4,}$")
 _PUNCT_RE = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -71,7 +75,19 @@ def understand(
     weak = weak_concepts()
     topics = [c for c in terms.concepts if c not in weak]
     codes = [w for w in terms.words if _CODE_RE.match(w)]
-    if topics and not codes and not index.shares_concept(matches[0].row, topics):
+    subjects = topics
+    others = [c for c in topics if c not in device_concepts()]
+    if others and any(
+        m.mismatch and (m.raw_evidence >= _PENALTY_DECIDED * matches[0].evidence
+                        or index.shares_concept(m.row, others))
+        for m in matches
+    ):
+        # An entry about another device matched the rest of the message (or only the type
+        # penalty put this one ahead). A device word says which product, not what about it:
+        # an entry that shares only the device ("门铃怎么充电" for "门铃一直嘀嘀响") is not the
+        # answer just because the entries about the rest were for a lock or a camera.
+        subjects = others
+    if topics and not codes and not index.shares_concept(matches[0].row, subjects):
         # The message names a product or feature, and the best entry mentions none of them:
         # whatever it matched on ("某个", "怎么") is incidental, so it is not an answer.
         needed = 1.01
@@ -85,10 +101,12 @@ def understand(
         needed = ANSWER_CONFIDENCE
     if best.score >= needed:
         return Understanding("answer", (best,))
-    top = matches[0].similarity
+    # The close-call list offers only entries about the device the message names: a doorbell
+    # question choosing between two lock entries is no useful choice (devices.py).
+    typed = [(c, m) for c, m in zip(cands, matches, strict=True) if not m.mismatch]
+    top = max((m.similarity for _, m in typed), default=0.0)
     if top >= _CLARIFY_MIN_SIMILARITY:
-        close = [c for c, m in zip(cands, matches, strict=True)
-                 if m.similarity >= _CLARIFY_RATIO * top]
+        close = [c for c, m in typed if m.similarity >= _CLARIFY_RATIO * top]
         if len(close) >= 2:
             return Understanding("clarify", tuple(close[:3]))
     return Understanding("none", tuple(cands), reason="low_confidence")
