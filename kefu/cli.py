@@ -167,9 +167,24 @@ def _report(counts: Counter[str], latencies: list[float], elapsed: float) -> Non
         ordered = sorted(latencies)
         p50 = ordered[len(ordered) // 2] * 1000
         click.echo(f"overall accuracy       {right}/{total} = {100 * right / total:.1f}%")
+        # The four figures: a clarification is neither a right nor a wrong answer, and
+        # gives an out-of-scope message no knowledge-base answer.
+        kb_total, none_total = counts["kb:total"], counts["none:total"]
+        no_answer = none_total - counts["none:answered"]
+        click.echo(
+            "targets                "
+            f"correct {_share(counts['kb:correct'], kb_total)}, "
+            f"wrong {_share(counts['kb:wrong'], kb_total)}, "
+            f"out-of-scope without a KB answer {_share(no_answer, none_total)}, "
+            f"handed off {_share(counts['human:handed_off'], counts['human:total'])}"
+        )
         click.echo(
             f"dialog latency         p50 {p50:.1f} ms over {total} messages ({elapsed:.1f} s)"
         )
+
+
+def _share(part: int, total: int) -> str:
+    return f"{100 * part / total:.1f}%" if total else "-"
 
 
 @kb_cli.command("unanswered")

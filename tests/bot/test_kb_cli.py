@@ -129,6 +129,7 @@ def test_eval_prints_per_class_figures_and_leaves_no_trace(
     assert "in-scope messages      1" in result.output
     assert "correct" in result.output and "100.0%" in result.output
     assert "overall accuracy       3/3" in result.output
+    assert "targets                correct 100.0%, wrong 0.0%" in result.output
     assert _count(app) == 0
 
 
