@@ -22,6 +22,7 @@ import importlib
 import json
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,9 +59,8 @@ def features(index: KbIndex, text: str) -> tuple[str | None, float, float]:
     return m[0].doc.id, m[0].similarity, (m[1].similarity if len(m) > 1 else 0.0)
 
 
-def leave_one_out(docs: list[KbDoc]) -> list[tuple[float, float, bool]]:
-    """(s1, s2, top-1 correct) for every held-out phrasing."""
-    rows = []
+def held_out_phrasings(docs: list[KbDoc]) -> Iterator[tuple[KbDoc, str, KbIndex]]:
+    """Each phrasing of each entry, with an index built without that one phrasing."""
     for i, doc in enumerate(docs):
         phrasings = [doc.question, *doc.alternates]
         if len(phrasings) < 2:
@@ -68,9 +68,15 @@ def leave_one_out(docs: list[KbDoc]) -> list[tuple[float, float, bool]]:
         for j, held in enumerate(phrasings):
             rest = phrasings[:j] + phrasings[j + 1 :]
             reduced = replace(doc, question=rest[0], alternates=tuple(rest[1:]))
-            index = KbIndex.build([*docs[:i], reduced, *docs[i + 1 :]])
-            top, s1, s2 = features(index, held)
-            rows.append((s1, s2, top == doc.id))
+            yield doc, held, KbIndex.build([*docs[:i], reduced, *docs[i + 1 :]])
+
+
+def leave_one_out(docs: list[KbDoc]) -> list[tuple[float, float, bool]]:
+    """(s1, s2, top-1 correct) for every held-out phrasing."""
+    rows = []
+    for doc, held, index in held_out_phrasings(docs):
+        top, s1, s2 = features(index, held)
+        rows.append((s1, s2, top == doc.id))
     return rows
 
 
@@ -97,16 +103,9 @@ def leave_entry_out(docs: list[KbDoc]) -> list[tuple[bool, float]]:
 def leave_phrasing_out_answers(docs: list[KbDoc]) -> list[bool | None]:
     """Per held-out phrasing: True answered right, False answered wrong, None not answered."""
     out: list[bool | None] = []
-    for i, doc in enumerate(docs):
-        phrasings = [doc.question, *doc.alternates]
-        if len(phrasings) < 2:
-            continue
-        for j, held in enumerate(phrasings):
-            rest = phrasings[:j] + phrasings[j + 1 :]
-            reduced = replace(doc, question=rest[0], alternates=tuple(rest[1:]))
-            index = KbIndex.build([*docs[:i], reduced, *docs[i + 1 :]])
-            top, _ = answered(index, held)
-            out.append(None if top is None else top == doc.id)
+    for doc, held, index in held_out_phrasings(docs):
+        top, _ = answered(index, held)
+        out.append(None if top is None else top == doc.id)
     return out
 
 

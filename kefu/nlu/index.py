@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .calibration import calibrate
 from .devices import conflicts, entry_types, message_types, type_names
-from .text import Terms, analyze, synonyms, weak_concepts
+from .text import ERROR_CODE_RE, Terms, analyze, synonyms, weak_concepts
 from .types import Candidate, KbDoc
 
 __all__ = ["KbIndex", "Match", "TYPE_PENALTY"]
@@ -28,7 +28,6 @@ _SINGLE_CHAR_WEIGHT = 0.5
 _WEAK_CONCEPT_WEIGHT = 0.5
 # An error code the KB knows (400018) pins the entry down more than any ordinary word.
 _CODE_WEIGHT = 2.0
-_CODE_RE = re.compile(r"^\d{4,}$")
 _MODEL_RE = re.compile(r"^(?=.*\d)[0-9a-z][0-9a-z\-_./]*$")
 # Unknown query terms weigh this fraction of the rarest known term: they show the message
 # talks about something the KB may not cover, but a rare word alone is weak evidence.
@@ -106,7 +105,7 @@ def _kind_weight(term: str) -> float:
     if kind == "w":
         if body in synonyms():
             return _SURFACE_WORD_WEIGHT
-        if _CODE_RE.match(body):
+        if ERROR_CODE_RE.match(body):
             return _CODE_WEIGHT
         if len(body) == 1:
             return _SINGLE_CHAR_WEIGHT

@@ -26,6 +26,8 @@ _WORDLIKE_RE = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _FUNCTION_CHARS = frozenset(
     "的了吗呢啊吧呀哦嘛么我你您他她它们是这那个就都也还很太把被让给啥怎什哪嗯呗"
 )
+# An error code such as 400018: it names its entry better than any product word.
+ERROR_CODE_RE = re.compile(r"^\d{4,}$")
 # Sizes such as 128g / 1t / 64gb are one concept for storage-card questions.
 _CAPACITY_RE = re.compile(r"^\d+(?:\.\d+)?(?:g|gb|t|tb|m|mb)$")
 

@@ -8,7 +8,15 @@ from .calibration import ANSWER_CONFIDENCE, calibrate
 from .devices import device_concepts
 from .handoff import detect_handoff
 from .index import KbIndex
-from .text import analyze, compact, has_wordlike, load_lexicon, normalize, weak_concepts
+from .text import (
+    ERROR_CODE_RE,
+    analyze,
+    compact,
+    has_wordlike,
+    load_lexicon,
+    normalize,
+    weak_concepts,
+)
 from .types import Understanding
 
 __all__ = ["understand"]
@@ -28,8 +36,6 @@ _NO_CONCEPT_CONFIDENCE = 0.93
 # A mismatched entry this close to the winner (raw evidence, before the type penalty) would have
 # kept it from being answered: the calibration's rival ratio R.
 _PENALTY_DECIDED = 0.9
-# An error code (400018) names its entry better than any product word.
-_CODE_RE = re.compile(r"^\d{4,}$")
 _PUNCT_RE = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
@@ -74,7 +80,7 @@ def understand(
         return Understanding("none", tuple(cands), reason="off_topic")
     weak = weak_concepts()
     topics = [c for c in terms.concepts if c not in weak]
-    codes = [w for w in terms.words if _CODE_RE.match(w)]
+    codes = [w for w in terms.words if ERROR_CODE_RE.match(w)]
     subjects = topics
     others = [c for c in topics if c not in device_concepts()]
     if others and any(
