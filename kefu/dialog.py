@@ -236,10 +236,16 @@ def forget_user(openid: str) -> None:
         .where(Handoff.openid == openid)
         .values(openid=None, transcript=[], status="closed", closed_at=datetime.now(UTC))
     )
+    # Delivery records of events carry the openid in their dedupe key: drop the finished ones.
+    # The delivery being handled (its reply not yet stored) stays, without the openid, so a
+    # retry of this very event is still recognised; it is pruned with the rest after a day.
     db.session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.openid == openid)
-        .values(openid=None, reply=None)
+        delete(InboundMessage).where(
+            InboundMessage.openid == openid, InboundMessage.reply.is_not(None)
+        )
+    )
+    db.session.execute(
+        update(InboundMessage).where(InboundMessage.openid == openid).values(openid=None)
     )
     accounts.forget_openid(openid)
 

@@ -179,6 +179,11 @@ def test_unsubscribe_removes_personal_data(app: Flask, wechat: FakeWeChat, kb_lo
         handoff = db.session.scalars(select(Handoff)).one()
         assert handoff.openid is None and handoff.transcript == []
         assert db.session.scalars(select(Installer)).one().wechat_openid is None
+        keys = db.session.scalars(select(InboundMessage.dedupe_key)).all()
+        # Only the unsubscribe delivery itself is remembered (for WeChat's retries).
+        assert [k for k in keys if "o_leaving" in k] == [
+            next(k for k in keys if k.endswith(":unsubscribe:"))
+        ]
         assert (
             db.session.scalars(
                 select(InboundMessage).where(InboundMessage.openid == "o_leaving")
