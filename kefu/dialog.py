@@ -138,7 +138,12 @@ def respond(
             return _say(conv, Reply("clarify", text("choice_range", n=len(choices))), now)
         conv.pending_choices = None
 
-    visible = audiences if audiences is not None else audiences_for(openid)
+    def may_see(audience: str) -> bool:
+        if audiences is not None:
+            return audience in audiences
+        # Every user sees entries for end users; only the rest need the account looked up.
+        return audience in END_USER or audience in audiences_for(openid)
+
     # Search the whole KB, then filter: when the best match is for installers only, an end user
     # is told so rather than handed the next-best entry, which would be a wrong answer.
     result: Understanding = understand(message, snap.index, INSTALLER)
@@ -146,13 +151,13 @@ def respond(
         return hand_off(conv, result.reason or "requested", now)
     if result.kind == "answer":
         entry = snap.entries[result.candidates[0].id]
-        if entry.audience not in visible:
-            return _say(conv, Reply("none", text("installer_only"), reason="installer_only"), now)
+        if not may_see(entry.audience):
+            return _installer_only(conv, now)
         return _answer(conv, entry, now)
     if result.kind == "clarify":
-        ids = tuple(c.id for c in result.candidates if snap.entries[c.id].audience in visible)
+        ids = tuple(c.id for c in result.candidates if may_see(snap.entries[c.id].audience))
         if not ids:
-            return _say(conv, Reply("none", text("installer_only"), reason="installer_only"), now)
+            return _installer_only(conv, now)
         lines = [text("clarify_head")]
         lines += [f"{i}. {snap.entries[cid].question}" for i, cid in enumerate(ids, start=1)]
         lines.append(text("clarify_tail"))
@@ -162,6 +167,11 @@ def respond(
         return _say(conv, Reply("greeting", text("greeting"), reason=result.reason), now)
     best = result.candidates[0].id if result.candidates else None
     return _miss(conv, message, best, now)
+
+
+def _installer_only(conv: Conversation, now: datetime) -> Reply:
+    # Not a miss: the KB has the answer, for the user's installer.
+    return _say(conv, Reply("none", text("installer_only"), reason="installer_only"), now)
 
 
 def _previous_question(openid: str) -> str | None:

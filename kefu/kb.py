@@ -25,9 +25,9 @@ from .nlu import KbDoc, KbIndex
 
 AUDIENCES = ("all", "end_user", "installer")
 FIELDS = ("id", "question", "alternates", "answer", "audience", "tags", "products")
-# A product is a model code ("AS-C3H") or a category ("camera"); it ties an entry to device pages.
-_PRODUCT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Entry ids and products (a model code such as "AS-C3H" or a category such as "camera", which
+# ties an entry to device pages) are both short ASCII slugs.
+_SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 REVISION_KEY = "kb_revision"
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def validate(records: Iterable[tuple[int, dict[str, Any] | str]]) -> list[Row]:
             continue
         problems: list[str] = []
         entry_id = str(record.get("id") or "").strip()
-        if not _ID_RE.match(entry_id):
+        if not _SLUG_RE.match(entry_id):
             problems.append("id 必须是 1-64 位字母数字 / id must be an ASCII slug")
         elif entry_id in seen:
             problems.append(
@@ -147,7 +147,7 @@ def _products(values: list[str], problems: list[str]) -> list[str]:
     """Categories in lower case, model codes in upper case (as the catalogue stores them)."""
     result: list[str] = []
     for value in values:
-        if not _PRODUCT_RE.match(value):
+        if not _SLUG_RE.match(value):
             problems.append(f"products 含无效值 / invalid product {value!r}")
             continue
         product = value.lower() if value.lower() in CATEGORIES else value.upper()

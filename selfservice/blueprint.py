@@ -19,8 +19,8 @@ from flask import (
 )
 from flask_login import current_user
 
+from kefu import integrations
 from kefu.catalog.models import Installer
-from kefu.wechat import OAuth
 
 bp = Blueprint("selfservice", __name__)
 
@@ -77,27 +77,17 @@ def in_wechat() -> bool:
     return "micromessenger" in (request.user_agent.string or "").lower()
 
 
-def wechat_oauth() -> OAuth:
-    """The WeChat web-authorisation client for the configured official account."""
-    cfg = current_app.config
-    return OAuth(
-        cfg["WECHAT_APP_ID"],
-        cfg["WECHAT_APP_SECRET"],
-        timeout=cfg["WECHAT_HTTP_TIMEOUT"],
-        api_base_url=cfg["WECHAT_API_BASE_URL"],
-    )
-
-
 @bp.before_request
 def _learn_wechat_identity() -> Response | None:
     # Inside WeChat the visitor never types a password: one silent snsapi_base round trip per
     # browser session tells us their openid, and with it their installer account if bound.
     # An installer logged in by password but not yet bound goes through it too, to be bound.
     installer = current_installer()
+    oauth = integrations.oauth()
     if (
         request.method != "GET"
         or request.endpoint not in OAUTH_ENDPOINTS
-        or not current_app.config["WECHAT_APP_ID"]
+        or oauth is None
         or not in_wechat()
         or (installer is not None and installer.wechat_openid)
         or session.get("wx_checked")
@@ -108,7 +98,7 @@ def _learn_wechat_identity() -> Response | None:
     session["wx_state"] = state
     session["wx_next"] = request.full_path.rstrip("?")
     callback = current_app.config["PUBLIC_BASE_URL"] + url_for("selfservice.wechat_callback")
-    return redirect(wechat_oauth().authorize_url(callback, state))
+    return redirect(oauth.authorize_url(callback, state))
 
 
 @bp.after_app_request

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
-from kefu import accounts
+from kefu import accounts, integrations
 from kefu.catalog import devices
 from kefu.catalog.models import Device
 from kefu.catalog.warranty import WarrantyStatus
@@ -31,7 +31,7 @@ from kefu.i18n import current_lang, localized
 from kefu.imports import decode
 from kefu.wechat import WeChatApiError
 
-from .blueprint import bp, current_installer, installer_required, safe_next, wechat_oauth
+from .blueprint import bp, current_installer, installer_required, safe_next
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +116,12 @@ def wechat_callback() -> BaseResponse:
     code = request.args.get("code", "")
     if not expected or request.args.get("state") != expected:
         abort(400)
-    if not code:
+    oauth = integrations.oauth()
+    if not code or oauth is None:
         # No code: the visitor did not authorise; carry on as an anonymous visitor.
         return redirect(next_url)
     try:
-        openid = wechat_oauth().openid_for_code(code)
+        openid = oauth.openid_for_code(code)
     except WeChatApiError as exc:
         log.warning("WeChat OAuth failed: %s", exc)
         return redirect(next_url)

@@ -11,6 +11,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
 from kefu import kb
+from kefu.catalog.models import Installer
 from kefu.extensions import db
 from kefu.models import UnansweredQuestion
 from tests.conftest import FakeWeChat
@@ -101,3 +102,15 @@ def test_installer_only_entries_are_not_given_to_end_users(
     assert "120W" not in reply["Content"]
     # Told that it is an installer's job, not handed the next-best (wrong) entry.
     assert "安装" in reply["Content"] and "人工" in reply["Content"]
+
+
+def test_an_installer_bound_to_wechat_gets_installer_entries(
+    app: Flask, wechat: FakeWeChat, kb_loaded: None
+) -> None:
+    with app.app_context():
+        installer = Installer(phone="13900000002", name="张工", company="", status="approved")
+        installer.wechat_openid = "o_installer"
+        db.session.add(installer)
+        db.session.commit()
+    reply = wechat.reply(wechat.text("o_installer", "PoE交换机能带几台摄像头，供电功率怎么算"))
+    assert "120W" in reply["Content"]
