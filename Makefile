@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint system-packages
+.PHONY: demo test lint wheel-check system-packages
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(VENV)/.installed system-packages
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# `pip install .` in a fresh virtual environment must serve a device page (CI runs this).
+wheel-check: $(VENV)/.installed
+	VENV=$(VENV) scripts/wheel-check
 
 # Debian packages the browser and label tests use; installed only when missing.
 system-packages:

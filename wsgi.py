@@ -1,5 +1,5 @@
-"""WSGI entry point: ``gunicorn wsgi:app`` or ``flask --app wsgi ...``."""
+"""WSGI entry point: ``gunicorn wsgi:app`` or ``flask --app wsgi ...`` (reads a local ``.env``)."""
 
-from kefu import create_app
+from kefu.wsgi import app
 
-app = create_app()
+__all__ = ["app"]

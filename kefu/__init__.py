@@ -5,28 +5,24 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config
-from .extensions import csrf, db, limiter, login_manager, migrate
+from . import config, ratelimit, security, timeutil
+from .extensions import csrf, db, init_db, login_manager, migrate
+from .paths import resource_dir
 
 __all__ = ["create_app", "db"]
 
-# The checkout: templates/, static/ and migrations/ live beside the packages.
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create and configure the kefu application."""
-    # A local .env fills in what the real environment leaves unset; it never overrides.
-    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    """Create and configure the kefu application (``kefu.wsgi`` reads ``.env`` first)."""
+    # No .env here: a test config must not pick up a developer's local settings.
     app = Flask(
         __name__,
         instance_relative_config=True,
-        template_folder=os.path.join(ROOT, "templates"),
-        static_folder=os.path.join(ROOT, "static"),
+        template_folder=resource_dir("templates"),
+        static_folder=resource_dir("static"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(config.from_environment(app.instance_path))
@@ -42,19 +38,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             "SECRET_KEY is not set. Set it in the environment or .env "
             "(python -c 'import secrets; print(secrets.token_hex(32))')."
         )
+    # WeChat settings that cannot work (a short AES key, safe mode without an AppID) stop the
+    # start here, instead of every message being dropped later.
+    from .integrations import build_endpoint
 
-    db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
+    app.extensions["kefu.endpoint"] = build_endpoint(app.config)
+
+    init_db(app)
+    migrate.init_app(app, db, directory=resource_dir("migrations"))
 
     # Web pages: CSRF on every form, rate limits, installer sessions, zh/en.
     csrf.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
-    limiter.init_app(app)
+    ratelimit.init_app(app)
     login_manager.init_app(app)
-    from . import accounts, i18n
+    # The console's tables (staff, handoff queue, ratings) are referenced by the core's.
+    from . import accounts, csat, handoffs, i18n, staff  # noqa: F401
 
     login_manager.user_loader(accounts.load_installer)
     i18n.init_app(app)
+    timeutil.zone(app.config["TIMEZONE"])  # an unknown TIMEZONE fails here, not on a page
+    # Security headers, and refusing NUL bytes in paths, queries and forms, on every response.
+    security.init_app(app)
     if app.config.get("PROXY_FIX_X_FOR"):
         # Behind a reverse proxy the remote address is the proxy's: trust its X-Forwarded-For
         # (and -Proto) so rate limits count real clients and redirects keep https.
@@ -75,14 +79,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from selfservice import bp as selfservice_bp
 
     app.register_blueprint(selfservice_bp)
+
+    import console
+
+    console.init_app(app)
     if app.config["DEMO_CHAT"]:
         from bot.simulator import bp as simulator_bp
 
         app.register_blueprint(simulator_bp)
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        """Liveness probe for load balancers."""
-        return {"status": "ok"}
+    def healthz() -> tuple[dict[str, Any], int]:
+        """Readiness: 200 when this worker can answer (index loaded, database up), else 503."""
+        from . import health
+
+        return health.readiness()
 
     return app

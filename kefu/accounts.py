@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import unicodedata
 from datetime import UTC, datetime
 
 import click
@@ -20,8 +21,16 @@ from .catalog.models import Installer
 from .extensions import db
 
 MIN_PASSWORD_LENGTH = 8
-# Mainland mobile numbers: 11 digits starting 13-19.
-_PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+# Mainland mobile numbers: 11 ASCII digits starting 13-19. ASCII only: Python's \d also matches
+# Arabic-Indic, Devanagari and other digits, which would let a number that only looks like a
+# registered one be registered again.
+_PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$", re.ASCII)
+# What people type around and in a number: full-width digits (Chinese input methods), spaces,
+# dashes, dots and brackets in either width. Nothing else is mapped or dropped.
+_PHONE_MAP = str.maketrans(
+    {**{chr(0xFF10 + d): str(d) for d in range(10)}, "＋": "+"}
+    | dict.fromkeys(" \u3000-－—.．()（）", None)
+)
 # Checked against when the phone is unknown, so a wrong phone costs as long as a wrong password
 # and response time does not tell which phones have accounts.
 _DUMMY_HASH = generate_password_hash("kefu-no-such-account")
@@ -36,34 +45,63 @@ class AccountError(ValueError):
 
 
 def normalise_phone(raw: str) -> str:
-    """Digits only, without a +86 / 0086 country prefix."""
-    digits = re.sub(r"[\s\-()]", "", raw or "")
+    """A typed phone number with full-width digits made ASCII, separators and +86/0086 dropped.
+
+    Any other character (other scripts' digits, zero-width or control characters) is kept, so
+    the result is not a valid number: see :func:`mainland_mobile`.
+    """
+    digits = (raw or "").strip().translate(_PHONE_MAP)
     for prefix in ("+86", "0086"):
         if digits.startswith(prefix):
             digits = digits[len(prefix) :]
     return digits
 
 
+def mainland_mobile(raw: str) -> str | None:
+    """The mainland mobile number typed in ``raw`` as 11 ASCII digits, or None if it is not one.
+
+    The one rule for phone numbers: registration, login, staff commands and service requests all
+    go through it, so one number has one spelling and a lookalike cannot pass as another.
+    """
+    phone = normalise_phone(raw)
+    return phone if _PHONE_RE.match(phone) else None
+
+
+def clean_text(raw: str | None, max_length: int) -> str | None:
+    """A name or company as stored: NFKC-normalised (full-width letters and digits made
+    ordinary), spaces collapsed; None when empty, too long, or with control, format
+    (zero-width, bidi) or unassigned characters."""
+    text = " ".join(unicodedata.normalize("NFKC", raw or "").split())
+    if not text or len(text) > max_length:
+        return None
+    if any(unicodedata.category(ch)[0] == "C" for ch in text):
+        return None
+    return text
+
+
 def by_phone(phone: str) -> Installer | None:
     """The account registered with ``phone`` (any status)."""
-    return db.session.scalar(select(Installer).where(Installer.phone == normalise_phone(phone)))
+    canonical = mainland_mobile(phone)
+    if canonical is None:
+        return None
+    return db.session.scalar(select(Installer).where(Installer.phone == canonical))
 
 
 def register(phone: str, password: str, name: str, company: str) -> Installer:
     """Create a pending account; raises :class:`AccountError` on invalid or duplicate input."""
-    phone = normalise_phone(phone)
-    name, company = (name or "").strip(), (company or "").strip()
-    if not _PHONE_RE.match(phone):
+    canonical = mainland_mobile(phone)
+    if canonical is None:
         raise AccountError("phone_invalid")
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise AccountError("password_short")
-    if not name or len(name) > 100:
+    clean_name, clean_company = clean_text(name, 100), clean_text(company, 200)
+    if clean_name is None:
         raise AccountError("name_invalid")
-    if not company or len(company) > 200:
+    if clean_company is None:
         raise AccountError("company_invalid")
-    if by_phone(phone) is not None:
+    if by_phone(canonical) is not None:
         raise AccountError("phone_taken")
-    installer = Installer(phone=phone, name=name, company=company, status="pending")
+    installer = Installer(phone=canonical, name=clean_name, company=clean_company, status="pending")
     installer.set_password(password)
     db.session.add(installer)
     db.session.flush()

@@ -9,13 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy.orm import ORMExecuteState, Session
 
-from . import accounts, kb
-from .extensions import db
+from . import accounts, chat_context, csat, handoffs, kb
+from .catalog import devices
+from .catalog.models import Device
+from .extensions import db, insert_for
 from .models import (
     ChatMessage,
     Conversation,
@@ -25,6 +29,9 @@ from .models import (
     UnansweredQuestion,
 )
 from .nlu import Understanding, understand
+from .requests import chat as request_chat
+from .requests import forget as forget_requests
+from .wechat import Inbound
 
 END_USER = frozenset({"all", "end_user"})
 INSTALLER = frozenset({"all", "end_user", "installer"})
@@ -33,10 +40,17 @@ TRANSCRIPT_LINES = 20
 # and are personal data, so they are kept a month, not forever.
 DEDUPE_KEEP = timedelta(days=1)
 TRANSCRIPT_KEEP = timedelta(days=30)
+# Understanding reads this much of a message: its cost grows with the length, and a question
+# is asked in far fewer characters (the transcript keeps the whole message for a person).
+UNDERSTOOD_CHARS = 200
 # Two misses in a row and a person takes over (issue: "fails to get an answer twice").
 MAX_FAILURES = 2
 
-Outcome = Literal["answer", "clarify", "none", "handoff", "with_human", "greeting"]
+# "notice": a fixed reply (media, a scanned code); "silent": no reply, WeChat gets ``success``.
+Outcome = Literal[
+    "answer", "clarify", "none", "handoff", "with_human", "greeting", "notice", "silent",
+    "request",  # the repair/warranty request form (kefu.requests.chat) answered
+]
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,17 @@ TEXT = {
     "link": "已收到链接。请用文字描述您想咨询的问题，我会尽快为您解答。",
     "video": "已收到视频。请用文字描述您遇到的问题，需要人工客服请回复“人工”。",
     "unsupported": "暂时只能处理文字消息，请用文字描述您的问题。",
+    # The database is down or slow (or the index still loading): the message is kept and
+    # handled when the system is back.
+    "busy": "系统繁忙，请稍后再试。您的消息已记录，恢复后会尽快处理。",
+    "scan_device": (
+        "已识别您扫描的设备：{model}（序列号尾号 {tail}）。请直接描述遇到的问题，"
+        "我会按这台设备为您解答；需要人工客服请回复“人工”。"
+    ),
+    "scan_other": (
+        "已收到扫码结果，但它不是{brand}设备标签上的二维码。请扫描设备机身或包装上的标签，"
+        "或直接用文字描述您的问题；需要人工客服请回复“人工”。"
+    ),
 }
 
 
@@ -116,12 +141,24 @@ def respond(
     ``audiences`` overrides who the user is taken to be (the evaluation runs as an installer).
     """
     now = now or datetime.now(UTC)
-    conv = _conversation(openid)
+    conv = _conversation(openid, now)
     _log(openid, "in", message, now)
+
+    # A digit after a resolved ticket's "rate us 1-5" is the rating (unless a list is open),
+    # also while a person still has the conversation.
+    thanks = None if conv.pending_choices else csat.answer(openid, message, now)
+    if thanks is not None:
+        return _say(conv, Reply("notice", thanks, reason="csat"), now)
 
     if with_human(openid, now):
         # A person owns the conversation: keep routing to them, never answer in their place.
         return Reply("with_human")
+
+    # An open request form, a request intent or a ticket query goes to the form first.
+    form_reply = request_chat.handle_text(openid, message, now)
+    if form_reply is not None:
+        conv.pending_choices = None
+        return _say(conv, Reply("request", form_reply), now)
 
     snap = kb.snapshot()
     if conv.pending_choices:
@@ -146,18 +183,30 @@ def respond(
 
     # Search the whole KB, then filter: when the best match is for installers only, an end user
     # is told so rather than handed the next-best entry, which would be a wrong answer.
-    result: Understanding = understand(message, snap.index, INSTALLER)
+    # The scanned device, or a serial or model code in the message, narrows the entries.
+    products = chat_context.products_for(openid, message)
+    result: Understanding = understand(
+        message[:UNDERSTOOD_CHARS], snap.index, INSTALLER, products
+    )
     if result.kind == "handoff":
         return hand_off(conv, result.reason or "requested", now)
+    if chat_context.is_repeat(message, _previous_question(openid)):
+        # The same message twice: the reply did not help, so a person takes over.
+        return hand_off(conv, "repeated_failure", now)
+    warranty_text = chat_context.warranty_reply(message)
+    if warranty_text is not None:
+        # A serial in a warranty question: that device's warranty, as the public lookup says.
+        conv.failures = 0
+        return _say(conv, Reply("answer", warranty_text, reason="warranty"), now)
     if result.kind == "answer":
         entry = snap.entries[result.candidates[0].id]
         if not may_see(entry.audience):
-            return _installer_only(conv, now)
+            return _installer_only(conv, now, message, entry.id)
         return _answer(conv, entry, now)
     if result.kind == "clarify":
         ids = tuple(c.id for c in result.candidates if may_see(snap.entries[c.id].audience))
         if not ids:
-            return _installer_only(conv, now)
+            return _installer_only(conv, now, message, result.candidates[0].id)
         lines = [text("clarify_head")]
         lines += [f"{i}. {snap.entries[cid].question}" for i, cid in enumerate(ids, start=1)]
         lines.append(text("clarify_tail"))
@@ -169,8 +218,11 @@ def respond(
     return _miss(conv, message, best, now)
 
 
-def _installer_only(conv: Conversation, now: datetime) -> Reply:
-    # Not a miss: the KB has the answer, for the user's installer.
+def _installer_only(conv: Conversation, now: datetime, message: str, best: str) -> Reply:
+    # The KB answers this only for installers: the user is told what they can do and offered
+    # a person, and the KB team sees the question like an unanswered one (an end-user entry
+    # may be missing).
+    db.session.add(UnansweredQuestion(text=message[:500], best_guess=best, created_at=now))
     return _say(conv, Reply("none", text("installer_only"), reason="installer_only"), now)
 
 
@@ -215,13 +267,13 @@ def hand_off(conv: Conversation, reason: str, now: datetime) -> Reply:
         }
         for m in reversed(lines)
     ]
-    db.session.add(
-        Handoff(openid=conv.openid, reason=reason, transcript=transcript, created_at=now)
-    )
+    # The console queue (or WeChat's own tool) takes it; the user is told a person is coming,
+    # how long that usually takes and when agents are on duty.
+    notice_text = handoffs.opened(conv.openid, reason, transcript, now)
     conv.human_since = now
     conv.failures = 0
     conv.pending_choices = None
-    return Reply("handoff", reason=reason)
+    return _say(conv, Reply("handoff", notice_text, reason=reason), now)
 
 
 def end_human_session(openid: str) -> None:
@@ -258,6 +310,9 @@ def forget_user(openid: str) -> None:
         update(InboundMessage).where(InboundMessage.openid == openid).values(openid=None)
     )
     accounts.forget_openid(openid)
+    # Open request forms go; tickets lose the openid (see kefu.tickets.service.forget).
+    forget_requests(openid)
+    csat.forget(openid)
 
 
 def prune(now: datetime) -> None:
@@ -272,22 +327,97 @@ def say(openid: str, reply_text: str, now: datetime | None = None) -> None:
 
 
 def _say(conv: Conversation, reply: Reply, now: datetime) -> Reply:
+    # An FAQ answered in the middle of a request form ends with the way back to the form.
+    note = request_chat.pending_note_once(conv.openid)
+    if note and reply.text:
+        reply = Reply(reply.outcome, f"{reply.text}\n\n{note}", reply.entry_id, reply.reason,
+                      reply.choices)
     _log(conv.openid, "out", reply.text, now)
     return reply
 
 
+# Transcript lines of the current transaction wait here and are written together, in one
+# multi-row INSERT, before the commit or before anything reads or deletes transcript lines.
+_LINES = "kefu.transcript_lines"
+
+
 def _log(openid: str, direction: str, line: str, now: datetime) -> None:
-    db.session.add(
-        ChatMessage(openid=openid, direction=direction, text=line[:2000], created_at=now)
+    db.session.info.setdefault(_LINES, []).append(
+        {"openid": openid, "direction": direction, "text": line[:2000], "created_at": now}
     )
 
 
-def _conversation(openid: str) -> Conversation:
-    conv = db.session.get(Conversation, openid)
-    if conv is None:
-        conv = Conversation(openid=openid, failures=0)
-        db.session.add(conv)
-    return conv
+def write_transcript(session: Session) -> None:
+    """Write the transcript lines buffered in ``session`` (the session's hooks call this)."""
+    lines = session.info.pop(_LINES, None)
+    if lines:
+        session.execute(insert(ChatMessage).values(lines))
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write_transcript(session)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    write_transcript(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_transcript_access(state: ORMExecuteState) -> None:
+    # A read of the transcript in the same transaction (a handoff's copy) must see this one's.
+    if state.session.info.get(_LINES) and not state.is_insert:
+        if any(m.class_ is ChatMessage for m in state.all_mappers):
+            write_transcript(state.session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: Any) -> None:
+    if not session.in_transaction():
+        session.info.pop(_LINES, None)
+
+
+def _conversation(openid: str, now: datetime | None = None) -> Conversation:
+    """The user's conversation, created if new: one INSERT ... ON CONFLICT ... RETURNING.
+
+    Two first messages of a new user in parallel both get the row (one creates it, the other
+    waits for it), and the row stays locked until the transaction ends, so messages of one user
+    update their state one after the other, never over each other.
+    """
+    now = now or datetime.now(UTC)
+    table = Conversation.__table__
+    stmt = insert_for(table).values(openid=openid, failures=0, updated_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.openid], set_={"updated_at": stmt.excluded.updated_at}
+    ).returning(*table.c)
+    return db.session.execute(
+        select(Conversation).from_statement(stmt),
+        execution_options={"populate_existing": True},
+    ).scalar_one()
+
+
+def upsert_subscriber(openid: str, scene: str | None, now: datetime) -> None:
+    """Record a follow (with the QR scene it came through): one INSERT ... ON CONFLICT.
+
+    The first scene a user followed through is kept; the latest one is updated on every follow.
+    """
+    table = Subscriber.__table__
+    scene = scene[:64] if scene else None
+    stmt = insert_for(table).values(
+        openid=openid, subscribed_at=now, scene=scene, last_scene=scene
+    )
+    if scene:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.openid],
+            set_={
+                "scene": func.coalesce(table.c.scene, stmt.excluded.scene),
+                "last_scene": stmt.excluded.last_scene,
+            },
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[table.c.openid])
+    db.session.execute(stmt)
 
 
 def with_human(openid: str, now: datetime) -> bool:
@@ -298,6 +428,7 @@ def with_human(openid: str, now: datetime) -> bool:
     idle = timedelta(minutes=current_app.config["HANDOFF_IDLE_MINUTES"])
     if now - conv.human_since >= idle:
         conv.human_since = None
+        handoffs.went_idle(openid, now)
         return False
     conv.human_since = now
     return True
@@ -306,10 +437,12 @@ def with_human(openid: str, now: datetime) -> bool:
 def menu_click(openid: str, key: str, now: datetime) -> Reply:
     """A custom-menu CLICK; ``WECHAT_MENU_KEYS`` maps keys to ``human``, ``kb:ID``, ``ask:TEXT``."""
     action = current_app.config["WECHAT_MENU_KEYS"].get(key, "")
-    conv = _conversation(openid)
+    conv = _conversation(openid, now)
     _log(openid, "in", f"[菜单] {key}", now)
     if action == "human":
         return hand_off(conv, "menu", now)
+    if action == "repair":
+        return _say(conv, Reply("request", request_chat.start(openid, now, via="menu")), now)
     if action.startswith("kb:"):
         entry = kb.snapshot().entries.get(action[3:])
         if entry is not None and entry.audience in audiences_for(openid):
@@ -317,3 +450,123 @@ def menu_click(openid: str, key: str, now: datetime) -> Reply:
     if action.startswith("ask:"):
         return respond(openid, action[4:], now)
     return _say(conv, Reply("greeting", text("greeting")), now)
+
+
+# ---------------------------------------------------------------------------------------------
+# Deliveries from WeChat: messages, media and events. The webhook renders what this returns.
+
+# Following (also by scanning a product code, which WeChat reports as its own event).
+FOLLOW_EVENTS = frozenset({"subscribe", "subscribe_scan_product"})
+MEDIA_KINDS = frozenset({"image", "location", "link", "video"})
+MEDIA_LINES = {"image": "[图片]", "location": "[位置]", "link": "[链接]", "video": "[视频]"}
+
+
+def handle(inbound: Inbound, now: datetime | None = None) -> Reply:
+    """Answer one delivery from WeChat: a text or voice message, a media item or an event."""
+    now = now or datetime.now(UTC)
+    if inbound.kind == "event":
+        return _event(inbound, now)
+    if inbound.kind == "text" or (inbound.kind == "voice" and inbound.text.strip()):
+        return respond(inbound.openid, inbound.text, now)
+    if inbound.kind == "voice":
+        return notice(inbound.openid, "voice_unrecognised", now)
+    if inbound.kind == "image" and not with_human(inbound.openid, now):
+        # A label or proof-of-purchase photo for an open request form, read off the reply path.
+        form_reply = request_chat.handle_image(
+            inbound.openid, inbound.extra.get("media_id", ""), now
+        )
+        if form_reply is not None:
+            _log(inbound.openid, "in", "[图片]", now)
+            return _say(_conversation(inbound.openid, now), Reply("request", form_reply), now)
+    if inbound.kind in MEDIA_KINDS:
+        if with_human(inbound.openid, now):
+            # The agent's transcript shows that something arrived (the media stays in WeChat).
+            _log(inbound.openid, "in", MEDIA_LINES[inbound.kind], now)
+            return Reply("with_human")
+        return notice(inbound.openid, inbound.kind, now)
+    return notice(inbound.openid, "unsupported", now)
+
+
+def notice(openid: str, key: str, now: datetime, **values: str | int) -> Reply:
+    """A fixed reply (``TEXT[key]``), unless a person owns the conversation (then it is theirs)."""
+    if with_human(openid, now):
+        return Reply("with_human")
+    reply_text = text(key, **values)
+    say(openid, reply_text, now)
+    return Reply("notice", reply_text, reason=key)
+
+
+def _event(inbound: Inbound, now: datetime) -> Reply:
+    event, openid = inbound.event, inbound.openid
+    if event in FOLLOW_EVENTS:
+        # Only a parametric QR code's ``qrscene_`` key is a scene (parse sets ``scene``).
+        upsert_subscriber(openid, inbound.scene or None, now)
+        return _greet(openid, now)
+    if event == "scan":
+        if inbound.scene:
+            db.session.execute(
+                update(Subscriber)
+                .where(Subscriber.openid == openid)
+                .values(last_scene=inbound.scene[:64])
+            )
+        return _greet(openid, now)
+    if event == "unsubscribe":
+        forget_user(openid)
+        return Reply("silent")
+    if event == "click":
+        return menu_click(openid, inbound.event_key, now)
+    if event == "kf_close_session":
+        end_human_session(openid)
+        return Reply("silent")
+    if event == "scancode_waitmsg":
+        # The menu's "scan and wait" button: WeChat shows a spinner until this reply arrives.
+        return scanned(openid, inbound.extra.get("scan_result", ""), now)
+    # Everything else (VIEW, LOCATION reports, scancode_push, subscription-message and template
+    # delivery reports, session events, and whatever WeChat adds) needs no answer.
+    return Reply("silent")
+
+
+def _greet(openid: str, now: datetime) -> Reply:
+    welcome = text("greeting")
+    say(openid, welcome, now)
+    return Reply("greeting", welcome, reason="subscribe")
+
+
+def scanned(openid: str, result: str, now: datetime) -> Reply:
+    """A code scanned from the menu: a kefu device link makes that the user's current device."""
+    device = device_for_link(result)
+    if device is None:
+        _log(openid, "in", "[扫码]", now)
+        return notice(openid, "scan_other", now)
+    # The link is a capability; the transcript names the model, never the token.
+    _log(openid, "in", f"[扫码] {device.model.code}", now)
+    set_device(openid, device.id, now)
+    form_reply = request_chat.handle_scan(openid, result, now)
+    if form_reply is not None:
+        return _say(_conversation(openid, now), Reply("request", form_reply), now)
+    return notice(openid, "scan_device", now, model=device.model.name, tail=device.serial[-4:])
+
+
+def device_for_link(url: str) -> Device | None:
+    """The device a scanned ``PUBLIC_BASE_URL/d/<token>`` link names, or None for anything else."""
+    base = urlsplit(current_app.config["PUBLIC_BASE_URL"])
+    link = urlsplit(url.strip()[:1024])
+    if (link.scheme.lower(), link.netloc.lower()) != (base.scheme.lower(), base.netloc.lower()):
+        return None
+    prefix = base.path.rstrip("/") + "/d/"
+    if not link.path.startswith(prefix):
+        return None
+    return devices.by_token(link.path[len(prefix) :].rstrip("/"))
+
+
+def set_device(openid: str, device_id: int | None, now: datetime | None = None) -> None:
+    """Make ``device_id`` the device the user is talking about (None forgets it)."""
+    now = now or datetime.now(UTC)
+    conv = _conversation(openid, now)
+    conv.device_id = device_id
+    conv.device_at = now if device_id is not None else None
+
+
+def current_device(openid: str) -> int | None:
+    """The id of the device the user last identified (by scanning its label), if any."""
+    return db.session.scalar(select(Conversation.device_id).where(Conversation.openid == openid))

@@ -6,15 +6,14 @@ Accept-Language is deliberately ignored so every visitor starts in Chinese.
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask, Response, current_app, request
 from flask_babel import get_locale
 
 from .extensions import babel
+from .paths import resource_dir
 
 LANG_COOKIE = "lang"
-TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "translations")
+TRANSLATIONS = resource_dir("translations")
 
 
 def _valid(lang: str | None) -> str | None:
@@ -48,7 +47,12 @@ def _remember_choice(response: Response) -> Response:
     lang = _valid(request.args.get("lang"))
     if lang and request.cookies.get(LANG_COOKIE) != lang:
         response.set_cookie(
-            LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
+            LANG_COOKIE,
+            lang,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            httponly=True,
+            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
         )
     return response
 

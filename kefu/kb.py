@@ -7,7 +7,9 @@ import io
 import json
 import logging
 import re
+import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,11 +19,13 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from . import revision
 from .catalog.models import CATEGORIES, KbEntryProduct
 from .extensions import db
 from .imports import ImportError_, read_text
-from .models import KbEntry, Setting, utcnow
-from .nlu import KbDoc, KbIndex
+from .models import KbEntry, utcnow
+from .nlu import KbDoc, dense
+from .nlu.hybrid import FORMAT_VERSION, HybridIndex
 
 AUDIENCES = ("all", "end_user", "installer")
 FIELDS = ("id", "question", "alternates", "answer", "audience", "tags", "products")
@@ -156,78 +160,73 @@ def _products(values: list[str], problems: list[str]) -> list[str]:
     return result
 
 
+def _batches(items: list[Any], size: int | None = None) -> Iterator[list[Any]]:
+    """``items`` in slices small enough for one statement (PostgreSQL: 65,535 parameters)."""
+    size = size or int(current_app.config["KB_IMPORT_BATCH"])
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def _stored_products(ids: list[str]) -> dict[str, list[str]]:
     stored: dict[str, list[str]] = {}
-    for entry_id, product in db.session.execute(
-        select(KbEntryProduct.kb_entry_id, KbEntryProduct.product)
-        .where(KbEntryProduct.kb_entry_id.in_(ids))
-        .order_by(KbEntryProduct.product)
-    ):
-        stored.setdefault(entry_id, []).append(product)
+    for batch in _batches(ids):
+        for entry_id, product in db.session.execute(
+            select(KbEntryProduct.kb_entry_id, KbEntryProduct.product)
+            .where(KbEntryProduct.kb_entry_id.in_(batch))
+            .order_by(KbEntryProduct.product)
+        ):
+            stored.setdefault(entry_id, []).append(product)
     return stored
 
 
 def upsert(rows: list[Row]) -> tuple[int, int]:
     """Insert or update rows by id in the current session; return (created, updated)."""
+    ids = [r.id for r in rows]
+    fields = (KbEntry.question, KbEntry.alternates, KbEntry.answer, KbEntry.audience, KbEntry.tags)
     existing = {
-        entry.id: entry
-        for entry in db.session.scalars(select(KbEntry).where(KbEntry.id.in_([r.id for r in rows])))
-    }
-    products = _stored_products([r.id for r in rows])
-    product_changes: dict[str, list[str]] = {}
-    created = updated = 0
-    for row in rows:
-        entry = existing.get(row.id)
-        if sorted(row.products) != products.get(row.id, []):
-            product_changes[row.id] = row.products
-            if entry is not None:
-                updated += 1
-                entry.updated_at = utcnow()
-        if entry is None:
-            db.session.add(
-                KbEntry(
-                    id=row.id,
-                    question=row.question,
-                    alternates=row.alternates,
-                    answer=row.answer,
-                    audience=row.audience,
-                    tags=row.tags,
-                )
-            )
-            created += 1
-            continue
-        changed = (entry.question, entry.alternates, entry.answer, entry.audience, entry.tags) != (
-            row.question,
-            row.alternates,
-            row.answer,
-            row.audience,
-            row.tags,
+        entry_id: tuple(values)
+        for batch in _batches(ids)
+        for entry_id, *values in db.session.execute(
+            select(KbEntry.id, *fields).where(KbEntry.id.in_(batch))
         )
-        if changed:
-            entry.question, entry.alternates, entry.answer = (
-                row.question,
-                row.alternates,
-                row.answer,
-            )
-            entry.audience, entry.tags = row.audience, row.tags
-            if sorted(row.products) == products.get(row.id, []):  # else already counted above
-                updated += 1
+    }
+    products = _stored_products(ids)
+    product_changes: dict[str, list[str]] = {}
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for row in rows:
+        values = (row.question, row.alternates, row.answer, row.audience, row.tags)
+        record = dict(zip((f.key for f in fields), values, strict=True))
+        products_changed = sorted(row.products) != products.get(row.id, [])
+        if products_changed:
+            product_changes[row.id] = row.products
+        stored = existing.get(row.id)
+        if stored is None:
+            new_rows.append({"id": row.id, "created_at": now, "updated_at": now, **record})
+        elif products_changed or stored != values:
+            changed_rows.append({"id": row.id, "updated_at": now, **record})
+    # executemany in bounded batches: a KB of any size, never one statement over PostgreSQL's
+    # 65,535 parameters, and a statement compiled once rather than per row count.
+    for batch in _batches(new_rows):
+        db.session.execute(db.insert(KbEntry), batch)
+    for batch in _batches(changed_rows):
+        db.session.execute(db.update(KbEntry), batch)
     if product_changes:
         _set_products(product_changes)
     bump_revision()
-    return created, updated
+    return len(new_rows), len(changed_rows)
 
 
 def _set_products(changes: dict[str, list[str]]) -> None:
     """Replace the product ties of the given entries."""
-    # Flush first: new entries must exist before the rows that reference them.
+    # Flush first: entries changed through the ORM are written before rows that reference them.
     db.session.flush()
-    db.session.execute(
-        db.delete(KbEntryProduct).where(KbEntryProduct.kb_entry_id.in_(list(changes)))
-    )
+    for batch in _batches(list(changes)):
+        db.session.execute(db.delete(KbEntryProduct).where(KbEntryProduct.kb_entry_id.in_(batch)))
     ties = [{"kb_entry_id": i, "product": p} for i, wanted in changes.items() for p in wanted]
-    if ties:
-        db.session.execute(db.insert(KbEntryProduct), ties)
+    for batch in _batches(ties):
+        db.session.execute(db.insert(KbEntryProduct), batch)
 
 
 def export(fmt: str) -> str:
@@ -264,26 +263,24 @@ def export(fmt: str) -> str:
 
 def bump_revision() -> None:
     """Mark the KB as changed so every worker rebuilds its index on its next message."""
-    # A random token, not a counter: a rebuilt or restored database can never reuse an old one.
-    token = uuid.uuid4().hex
-    setting = db.session.get(Setting, REVISION_KEY)
-    if setting is None:
-        db.session.add(Setting(key=REVISION_KEY, value=token))
-    else:
-        setting.value = token
+    revision.bump(REVISION_KEY)
 
 
 def current_revision() -> str:
     """The KB revision as stored in the database."""
-    value = db.session.scalar(select(Setting.value).where(Setting.key == REVISION_KEY))
-    return value or "0"
+    return revision.read(REVISION_KEY)
+
+
+def latest_revision() -> str:
+    """The KB revision, read from the database at most once per ``REVISION_CHECK_MS``."""
+    return revision.latest(REVISION_KEY)
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """The search index and entry lookup matching one KB revision."""
 
-    index: KbIndex
+    index: HybridIndex
     entries: dict[str, EntryView]
 
 
@@ -305,25 +302,76 @@ _building: set[str] = set()
 BACKGROUND_REBUILD_ENTRIES = 5000
 
 
+class NotReady(Exception):
+    """No index is loaded yet and building one takes longer than a reply may wait."""
+
+
+# How long a message waits for another thread's index build before it is answered without
+# the index (WeChat gives up after 5 s; the rest of the reply needs some of that time).
+READY_WAIT_SECONDS = 2.0
+
+
+def ready() -> bool:
+    """Whether this process has an index for the app's database (it can answer at once)."""
+    return str(db.engine.url) in _snapshots
+
+
 def snapshot() -> Snapshot:
-    """The current index; a query of one row per call, a rebuild only when the KB changed."""
+    """The current index; a rebuild only when the KB changed; NotReady while none is loaded."""
     key = str(db.engine.url)
-    revision = current_revision()
+    revision = latest_revision()
     cached = _snapshots.get(key)
     if cached and cached[0] == revision:
         return cached[1]
     if cached and len(cached[1].index) >= BACKGROUND_REBUILD_ENTRIES:
         _rebuild_in_background(current_app._get_current_object(), key)  # type: ignore[attr-defined]
         return cached[1]
-    with _snapshot_lock:
+    if cached is None and key in _warmers:
+        # A served worker loads its index in the background (warm_up), never on a message: a
+        # large KB takes longer than WeChat waits. Wait a little for it, then give up.
+        return _wait_for_warm_up(current_app._get_current_object(), key)  # type: ignore[attr-defined]
+    # Another thread building holds the lock: wait a little, never the whole build.
+    if not _snapshot_lock.acquire(timeout=READY_WAIT_SECONDS):
+        raise NotReady("the knowledge-base index is still loading")
+    try:
         cached = _snapshots.get(key)
         if cached and cached[0] == revision:
             return cached[1]
         return _build(key, revision)
+    finally:
+        _snapshot_lock.release()
 
 
 def _build(key: str, revision: str) -> Snapshot:
     entries = db.session.scalars(select(KbEntry)).all()
+    views = {e.id: EntryView(e.id, e.question, e.answer, e.audience) for e in entries}
+    snap = Snapshot(load_or_build_index(revision, entries), views)
+    _snapshots[key] = (revision, snap)
+    return snap
+
+
+def index_folder(revision: str) -> Path:
+    """Where the index of one KB revision is saved (under ``KB_INDEX_DIR``)."""
+    root = current_app.config.get("KB_INDEX_DIR") or Path(current_app.instance_path) / "kb-index"
+    root = Path(root)
+    return root / f"{revision}-v{FORMAT_VERSION}-{dense.MODEL}"
+
+
+def load_or_build_index(revision: str, entries: list[KbEntry] | None = None) -> HybridIndex:
+    """The search index of KB ``revision``: memory-mapped if saved, else built and saved.
+
+    Workers of one machine map the same files, so they share the pages; a build (on import,
+    or by the first worker to see a new revision) is written to a temporary folder and renamed,
+    so a reader never sees half an index.
+    """
+    folder = index_folder(revision)
+    try:
+        return HybridIndex.load(folder)
+    except ValueError:
+        pass
+    if entries is None:
+        entries = list(db.session.scalars(select(KbEntry)).all())
+    products = _stored_products([e.id for e in entries])
     docs = [
         KbDoc(
             id=e.id,
@@ -332,13 +380,47 @@ def _build(key: str, revision: str) -> Snapshot:
             audience=e.audience,
             tags=tuple(e.tags),
             answer=e.answer,
+            products=tuple(products.get(e.id, ())),
         )
         for e in entries
     ]
-    views = {e.id: EntryView(e.id, e.question, e.answer, e.audience) for e in entries}
-    snap = Snapshot(KbIndex.build(docs), views)
-    _snapshots[key] = (revision, snap)
-    return snap
+    index = HybridIndex.build(docs)
+    if revision == "0":
+        # No import has happened, so the token is the same in every database: nothing to share.
+        return index
+    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}")
+    try:
+        index.save(tmp)
+        tmp.rename(folder)
+    except OSError:
+        # Another worker saved the same revision first (or the folder is read-only): the
+        # index in memory is just as good.
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.info("knowledge-base index for %s not saved", revision, exc_info=True)
+        return index
+    _prune_index_folders(folder)
+    try:
+        # Map the saved files rather than keep the built arrays: the pages are then shared.
+        return HybridIndex.load(folder)
+    except ValueError:
+        return index
+
+
+# Saved indexes of this many recent revisions are kept (a worker may still be mapping one).
+KEEP_INDEXES = 3
+
+
+def _prune_index_folders(current: Path) -> None:
+    folders = sorted(
+        (p for p in current.parent.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in folders[KEEP_INDEXES:]:
+        # A folder saved in the last minute may be about to be mapped by the worker that saved it.
+        if old != current and time.time() - old.stat().st_mtime > 60:
+            # Removing files a worker has mapped is safe on POSIX: its mapping stays valid.
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _rebuild_in_background(app: Flask, key: str) -> None:
@@ -364,18 +446,59 @@ def drop_cached_indexes() -> None:
     """Forget this process's indexes (tests; after restoring a database from a backup)."""
     with _snapshot_lock:
         _snapshots.clear()
+        _warmers.clear()
+    revision.forget()
 
 
-def warm_up(app: Flask) -> None:
-    """Build the index in the background as a worker starts, so its first reply is fast."""
+# Per database: the thread loading this process's first index (see warm_up).
+_warmers: dict[str, threading.Thread] = {}
+_warmed = threading.Condition()
 
-    def work() -> None:
-        try:
-            with app.app_context():
-                snapshot()
-                db.session.remove()
-        except Exception:
-            # Before `db upgrade` there is nothing to index; the first message will retry.
-            log.warning("knowledge-base warm-up skipped", exc_info=True)
 
-    threading.Thread(target=work, name="kb-warm-up", daemon=True).start()
+def warm_up(app: Flask) -> threading.Thread:
+    """Load the index in the background as a worker starts; messages never wait for it long.
+
+    Until it is loaded, :func:`snapshot` raises NotReady after a short wait and ``/healthz``
+    answers 503; if loading fails (the database is down), the next message starts it again.
+    """
+    with app.app_context():
+        key = str(db.engine.url)
+    with _warmed:
+        running = _warmers.get(key)
+        if running is not None and running.is_alive():
+            return running
+
+        def work() -> None:
+            try:
+                with app.app_context():
+                    with _snapshot_lock:
+                        _build(key, current_revision())
+                    db.session.remove()
+            except Exception:
+                # Before `db upgrade` or while the database is away: retried on demand.
+                log.warning("knowledge-base warm-up failed", exc_info=True)
+            finally:
+                with _warmed:
+                    _warmed.notify_all()
+
+        thread = threading.Thread(target=work, name="kb-warm-up", daemon=True)
+        _warmers[key] = thread
+        thread.start()
+        return thread
+
+
+def _wait_for_warm_up(app: Flask, key: str) -> Snapshot:
+    with _warmed:
+        thread = _warmers.get(key)
+        if thread is None or not thread.is_alive():
+            thread = None
+    if thread is None:
+        warm_up(app)
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    with _warmed:
+        while key not in _snapshots:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise NotReady("the knowledge-base index is still loading")
+            _warmed.wait(left)
+    return _snapshots[key][1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -82,6 +82,15 @@ class Conversation(db.Model):  # type: ignore[name-defined]
     # Set while a person owns the conversation; the bot stays quiet until it ends.
     human_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The device the user is talking about, last recognised from a scanned device link
+    # (``dialog.set_device``); deleted with the conversation when they unfollow.
+    device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="SET NULL"), index=True
+    )
+    device_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A request form is open (kefu.requests.chat): only then is the form table read, so an
+    # ordinary message costs no extra query.
+    form_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ChatMessage(db.Model):  # type: ignore[name-defined]
@@ -94,6 +103,8 @@ class ChatMessage(db.Model):  # type: ignore[name-defined]
     direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # An outgoing line written by a person in the console (else the bot's).
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
 
 
 class Handoff(db.Model):  # type: ignore[name-defined]
@@ -109,6 +120,20 @@ class Handoff(db.Model):  # type: ignore[name-defined]
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The console's side (kefu.handoffs): the skill group it was routed to, who it is offered to
+    # or owned by, and the times its deadlines are measured by.
+    group: Mapped[str | None] = mapped_column(String(32))
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL"), index=True
+    )
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_reason: Mapped[str | None] = mapped_column(String(16))
+
+    # The console's queue: open handoffs, oldest first.
+    __table_args__ = (db.Index("ix_handoffs_queue", "status", "created_at"),)
 
 
 class UnansweredQuestion(db.Model):  # type: ignore[name-defined]
@@ -120,6 +145,9 @@ class UnansweredQuestion(db.Model):  # type: ignore[name-defined]
     text: Mapped[str] = mapped_column(Text)
     best_guess: Mapped[str | None] = mapped_column(String(64))  # closest KB id, if any
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Set when staff turned the question into KB content (kefu.unanswered).
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kb_entry_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class InboundMessage(db.Model):  # type: ignore[name-defined]
@@ -132,4 +160,18 @@ class InboundMessage(db.Model):  # type: ignore[name-defined]
     dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
     openid: Mapped[str | None] = mapped_column(String(64), index=True)
     reply: Mapped[str | None] = mapped_column(Text)  # plaintext reply XML, "" for "success"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class WebhookNonce(db.Model):  # type: ignore[name-defined]
+    """A signed (timestamp, nonce) pair seen on ``/wechat`` and the delivery it carried.
+
+    Without Redis this table keeps a signed URL from being used for a second delivery inside
+    the signature window; rows older than the window are pruned.
+    """
+
+    __tablename__ = "webhook_nonces"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)  # "timestamp:nonce"
+    delivery: Mapped[str] = mapped_column(String(160))  # its dedupe key and "|aes" or "|raw"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -35,6 +35,7 @@ OAUTH_ENDPOINTS = frozenset(
         "selfservice.warranty",
         "selfservice.login",
         "selfservice.index",
+        "selfservice.repair_form",
     }
 )
 # Served to everyone alike; the only responses a shared cache may keep.
@@ -63,6 +64,10 @@ def installer_required(view: F) -> F:
 def safe_next(target: str | None, default: str = "/") -> str:
     """``target`` if it is a path on this site, else ``default`` (no open redirects)."""
     if not target:
+        return default
+    # Control characters (CR/LF would split the Location header; browsers drop tabs and
+    # newlines, so "/\t/evil.example" becomes "//evil.example") never reach a redirect.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

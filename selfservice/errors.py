@@ -8,6 +8,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from kefu.security import InvalidCharacters
+
 from .blueprint import bp
 
 
@@ -23,6 +25,10 @@ def http_error(exc: HTTPException) -> tuple[str, int] | Response:
     if request.blueprint == "bot":
         # WeChat reads status codes, not pages: keep the webhook's plain answers.
         return exc.get_response()
+    if isinstance(exc, InvalidCharacters):
+        return _page(
+            400, _("请求含有无效字符"), _("链接或填写的内容里有无法识别的字符，请检查后重新输入。")
+        )
     if isinstance(exc, CSRFError):
         return _page(400, _("页面已过期"), _("页面停留太久或 Cookie 被禁用，请返回刷新后重试。"))
     if status == 404:

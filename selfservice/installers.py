@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from flask_login import login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -38,6 +39,27 @@ log = logging.getLogger(__name__)
 
 def _login_limit() -> str:
     return str(current_app.config["LOGIN_LIMIT"])
+
+
+def _oauth_limit() -> str:
+    return str(current_app.config["OAUTH_CALLBACK_LIMIT"])
+
+
+def _batch_limit() -> str:
+    return str(current_app.config["BATCH_LOOKUP_LIMIT"])
+
+
+def _account_key() -> str:
+    # Per account, wherever the installer is: a second phone or a new address does not add to
+    # the allowance.
+    installer = current_installer()
+    return f"installer:{installer.id}" if installer is not None else get_remote_address()
+
+
+# The page and its CSV download draw on one allowance.
+batch_lookup_limit = limiter.shared_limit(
+    _batch_limit, scope="batch-lookup", key_func=_account_key, methods=["POST"]
+)
 
 
 def _account_error(code: str) -> str:
@@ -109,6 +131,9 @@ def logout() -> BaseResponse:
 
 
 @bp.get("/auth/wechat")
+# Each callback makes a call to WeChat (bounded by WECHAT_HTTP_TIMEOUT): a client looping on it
+# must not keep workers waiting on WeChat.
+@limiter.limit(_oauth_limit)
 def wechat_callback() -> BaseResponse:
     """WeChat's snsapi_base redirect: learn the openid, log in or bind the installer, go on."""
     expected = session.pop("wx_state", None)
@@ -144,11 +169,19 @@ _SERIAL_HEADERS = {"serial", "serial_number", "sn", "序列号"}
 
 
 def _serials_from_csv(raw: bytes) -> list[str]:
+    """The serial column of an uploaded CSV; raises DeviceError for a file that is not one."""
     try:
         text = decode(raw, spreadsheet=True)
-    except UnicodeDecodeError:
-        return []
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)]
+    except UnicodeDecodeError as exc:
+        raise devices.DeviceError(
+            "文件不是 UTF-8 或 GBK 编码的 CSV", "the file is not a UTF-8 or GBK CSV file"
+        ) from exc
+    # strict: an unclosed quote is an error, not a cell that swallows the rest of the file.
+    reader = csv.reader(io.StringIO(text), strict=True)
+    try:
+        rows = [row for row in reader if any(c.strip() for c in row)]
+    except csv.Error as exc:
+        raise devices.csv_problem(exc, reader.line_num) from exc
     if not rows:
         return []
     header = [c.strip().lower() for c in rows[0]]
@@ -172,11 +205,16 @@ Row = tuple[str, Device | None, WarrantyStatus | None]
 
 @bp.route("/installer/batch", methods=["GET", "POST"])
 @installer_required
+@batch_lookup_limit
 def batch() -> str | tuple[str, int]:
     """Batch warranty lookup for installers: up to 100 serials pasted or from a CSV file."""
     if request.method == "GET":
         return render_template("selfservice/batch.html", serials="", rows=None)
-    serials = _serials_from_request()
+    try:
+        serials = _serials_from_request()
+    except devices.DeviceError as exc:
+        flash(exc.message(current_lang()), "error")
+        return render_template("selfservice/batch.html", serials="", rows=None), 400
     text = "\n".join(serials)
     if not serials:
         flash(_("请粘贴序列号，或选择一个 CSV 文件"), "error")
@@ -203,10 +241,12 @@ def _csv_cell(value: str) -> str:
 
 @bp.post("/installer/batch.csv")
 @installer_required
+@batch_lookup_limit
 def batch_csv() -> Response | tuple[str, int]:
     """The batch lookup result as a CSV file (UTF-8 with BOM, so Excel shows Chinese)."""
-    serials = _serials_from_request()
+    serials: list[str] = []
     try:
+        serials = _serials_from_request()
         rows = devices.batch_lookup(serials)
     except devices.DeviceError as exc:
         flash(exc.message(current_lang()), "error")

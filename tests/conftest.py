@@ -6,6 +6,7 @@ import hashlib
 import os
 import random
 import string
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +22,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import text
 from werkzeug.test import TestResponse
 
-from kefu import create_app, kb
+from kefu import create_app, dbguard, kb
+from kefu.catalog import content
 from kefu.extensions import db
 
 DATA = Path(__file__).parent / "data"
@@ -31,6 +33,7 @@ WECHAT_TOKEN = "kefu-test-token"
 WECHAT_APP_ID = "wx0123456789abcdef"
 # 43 characters, as WeChat generates them.
 WECHAT_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+SPOOL_ROOT = tempfile.mkdtemp(prefix="kefu-test-spool-")
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +69,22 @@ def make_config(database_url: str, **extra: Any) -> dict[str, Any]:
         "WECHAT_APP_ID": WECHAT_APP_ID,
         "WECHAT_APP_SECRET": "test-app-secret",
         "WECHAT_ENCODING_AES_KEY": WECHAT_AES_KEY,
+        # Compatible mode, so the plaintext `wechat` fixture and the encrypted `wechat_safe` one
+        # both talk to the same app; the safe-mode tests build a safe app with `make_app`.
+        "WECHAT_MESSAGE_MODE": "compatible",
         "WECHAT_KF_ACCOUNT": "",
         "WECHAT_MENU_KEYS": {"MENU_HUMAN": "human", "MENU_WIFI": "kb:wifi_setup"},
         "PUBLIC_BASE_URL": "https://kefu.example.com",
+        # Pinned, so settings exported in a developer's shell cannot change what the tests see
+        # (create_app never reads .env; kefu.wsgi does).
+        "DEMO_CHAT": False,
+        "PROXY_FIX_X_FOR": 0,
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+        "TIMEZONE": "Asia/Shanghai",
+        "INSTALL_WINDOW_DAYS": 180,
+        # Messages kept while the database is away: never the checkout's instance/spool.
+        "SPOOL_DIR": os.path.join(SPOOL_ROOT, uuid.uuid4().hex[:8]),
     }
     config.update(extra)
     return config
@@ -96,6 +112,8 @@ def app(database_url: str) -> Iterator[Flask]:
     with redis_lib.Redis.from_url(REDIS_TEST_URL) as redis_conn:
         redis_conn.flushdb()
     kb.drop_cached_indexes()  # the next test is a new process as far as the index knows
+    content.forget()
+    dbguard.forget()
 
 
 @pytest.fixture

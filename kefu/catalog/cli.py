@@ -65,6 +65,36 @@ def devices_export(out: Path | None) -> None:
     click.echo(f"已导出 {count} 台设备 / exported {count} devices to {out}", err=True)
 
 
+@devices_cli.command("installations")
+def devices_installations() -> None:
+    """List installation dates waiting for staff: outside the window after shipping."""
+    flagged = devices.flagged_installations()
+    if not flagged:
+        click.echo("没有待审核的安装登记 / no flagged installations.")
+        return
+    for device in flagged:
+        installer = device.installer.phone if device.installer else "-"
+        ship = device.ship_date.isoformat() if device.ship_date else "-"
+        installed = device.installed_on.isoformat() if device.installed_on else "-"
+        click.echo(
+            f"{device.serial}\t{device.model.code}\tship {ship}\tinstalled {installed}\t{installer}"
+        )
+
+
+@devices_cli.command("accept-installation")
+@click.argument("serial")
+@click.option("--note", required=True, help="Why the date is accepted (kept with the record).")
+def devices_accept_installation(serial: str, note: str) -> None:
+    """Accept a flagged installation date as the warranty start of SERIAL."""
+    device = _device_or_exit(serial)
+    try:
+        devices.accept_installation(device, note)
+    except devices.DeviceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"{device.serial}: 安装日期已采纳 / installation date accepted.")
+
+
 @catalog_cli.command("import")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 def catalog_import(path: Path) -> None:
@@ -157,6 +187,12 @@ def demo_command() -> None:
     from . import demo
 
     demo.run(echo=click.echo)
+    from ..tickets import demo as ticket_demo
+
+    ticket_demo.run(echo=click.echo)
+    from .. import staff
+
+    staff.demo(echo=click.echo)
 
 
 def init_app(app: Flask) -> None:

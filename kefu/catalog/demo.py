@@ -26,7 +26,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy import select
 
-from .. import kb
+from .. import kb, timeutil
 from ..extensions import db
 from . import catalogue, devices, gs1
 from .models import Installer
@@ -101,7 +101,7 @@ def _gtin(index: int) -> str:
 
 def _devices_csv(data: dict[str, Any]) -> str:
     """Thirty devices with dates spread over five years, as a device CSV."""
-    today = datetime.now(UTC).date()
+    today = timeutil.today()
     models = [m["code"] for _, m in _models(data)]
     out = io.StringIO()
     writer = csv.writer(out)

@@ -7,7 +7,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,17 +15,29 @@ from flask import current_app
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import joinedload
 
+from .. import audit, timeutil
 from ..extensions import db
 from ..imports import ImportError_, read_text
 from ..models import KbEntry, utcnow
 from . import gs1
-from .models import Device, Installer, KbEntryProduct, ProductModel, Series, new_token
+from .models import (
+    Device,
+    InstallationStatus,
+    Installer,
+    KbEntryProduct,
+    ProductModel,
+    Series,
+    new_token,
+)
 from .warranty import WarrantyStatus, compute
 
 # Serials as printed by the factory: letters, digits and - _ . only, so they survive CSV,
 # URLs (GS1 Digital Link) and being read out over the phone.
 SERIAL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{3,63}$")
 MAX_BATCH = 100
+# Audit-log actions of installation registration.
+INSTALLATION_REGISTERED = "device.installation_registered"
+INSTALLATION_ACCEPTED = "device.installation_accepted"
 CHUNK = 1000
 
 Progress = Callable[[int, int], None]
@@ -89,7 +101,12 @@ def by_token(token: str) -> Device | None:
     """The device whose QR link carries ``token``; None for unknown and revoked tokens alike."""
     if not token or len(token) > 64:
         return None
-    return db.session.scalar(select(Device).where(Device.token == token))
+    # The page needs the model and series too (warranty months): one query, not three.
+    return db.session.scalar(
+        select(Device)
+        .where(Device.token == token)
+        .options(joinedload(Device.model).joinedload(ProductModel.series))
+    )
 
 
 def by_serial(serial: str) -> Device | None:
@@ -130,11 +147,23 @@ def faq_for(model: ProductModel, installer: bool = False) -> list[KbEntry]:
     return sorted(entries.values(), key=lambda e: (not specific[e.id], e.id))
 
 
-def register_installation(device: Device, installer: Installer, installed_on: date) -> None:
-    """Record that ``installer`` installed ``device`` on ``installed_on`` (the caller commits)."""
+def install_window_days() -> int:
+    """Days after shipping within which a registered installation date may start the warranty."""
+    return int(current_app.config.get("INSTALL_WINDOW_DAYS", 180))
+
+
+def register_installation(
+    device: Device, installer: Installer, installed_on: date
+) -> InstallationStatus:
+    """Record that ``installer`` installed ``device`` on ``installed_on`` (the caller commits).
+
+    The date is the warranty basis only within INSTALL_WINDOW_DAYS after shipping; a later date
+    (or one for a device without a ship date) is kept but flagged for staff, so registering
+    cannot move a warranty's start. Every registration goes into the audit log.
+    """
     if installer.status != "approved":
         raise DeviceError("安装商账号尚未通过审核", "the installer account is not approved")
-    today = datetime.now(UTC).date()
+    today = timeutil.today()
     if installed_on > today:
         raise DeviceError("安装日期不能晚于今天", "the installation date is in the future")
     if device.ship_date is not None and installed_on < device.ship_date:
@@ -144,13 +173,89 @@ def register_installation(device: Device, installer: Installer, installed_on: da
             "该设备已由其他安装商登记，如需更正请联系客服",
             "another installer registered this device; contact support to correct it",
         )
+    window_end = (
+        device.ship_date + timedelta(days=install_window_days()) if device.ship_date else None
+    )
+    status = (
+        InstallationStatus.COUNTED
+        if window_end is not None and installed_on <= window_end
+        else InstallationStatus.FLAGGED
+    )
+    before = _installation_state(device)
     device.installer_id = installer.id
     device.installed_on = installed_on
+    device.installation_status = status
+    audit.record(
+        f"installer:{installer.id}",
+        INSTALLATION_REGISTERED,
+        "device",
+        str(device.id),
+        before=before,
+        after=_installation_state(device),
+        note=None if status == InstallationStatus.COUNTED else _flag_note(window_end),
+    )
+    return status
+
+
+def _installation_state(device: Device) -> dict[str, Any]:
+    return {
+        "serial": device.serial,
+        "installed_on": device.installed_on,
+        "installer_id": device.installer_id,
+        "installation_status": device.installation_status,
+    }
+
+
+def _flag_note(window_end: date | None) -> str:
+    if window_end is None:
+        return "flagged: no ship date on record, the date cannot be checked"
+    return f"flagged: after the installation window (it ended {window_end.isoformat()})"
+
+
+def flagged_installations() -> list[Device]:
+    """Devices whose registered installation date waits for a staff decision, oldest first."""
+    return list(
+        db.session.scalars(
+            select(Device)
+            .options(joinedload(Device.installer), joinedload(Device.model))
+            .where(Device.installation_status == InstallationStatus.FLAGGED)
+            .order_by(Device.installed_on, Device.serial)
+        )
+    )
+
+
+def accept_installation(device: Device, note: str, actor: str = "system") -> None:
+    """Staff accept a flagged installation date as the warranty basis (the caller commits)."""
+    if device.installation_status != InstallationStatus.FLAGGED or device.installed_on is None:
+        raise DeviceError("该设备没有待审核的安装登记", "no flagged installation on this device")
+    before = _installation_state(device)
+    device.installation_status = InstallationStatus.COUNTED
+    audit.record(
+        actor,
+        INSTALLATION_ACCEPTED,
+        "device",
+        str(device.id),
+        before=before,
+        after=_installation_state(device),
+        note=note,
+    )
+
+
+def installation_history(device: Device) -> list[audit.AuditEntry]:
+    """Every installation registration and staff decision for ``device``, oldest first."""
+    return [
+        entry
+        for entry in audit.history("device", str(device.id))
+        if entry.action in {INSTALLATION_REGISTERED, INSTALLATION_ACCEPTED}
+    ]
 
 
 def batch_lookup(serials: list[str]) -> list[tuple[str, Device | None, WarrantyStatus | None]]:
     """Look up to 100 serials at once, in input order, duplicates collapsed; unknown -> None."""
     wanted = list(dict.fromkeys(s for s in (normalise_serial(x) for x in serials) if s))
+    # Malformed serials are answered "not found" without a query (and never reach the database:
+    # PostgreSQL refuses a NUL byte in a parameter).
+    valid = [s for s in wanted if SERIAL_RE.match(s)]
     if len(wanted) > MAX_BATCH:
         raise DeviceError(
             f"一次最多查询 {MAX_BATCH} 个序列号（收到 {len(wanted)} 个）",
@@ -161,10 +266,10 @@ def batch_lookup(serials: list[str]) -> list[tuple[str, Device | None, WarrantyS
         for d in db.session.scalars(
             select(Device)
             .options(joinedload(Device.model).joinedload(ProductModel.series))
-            .where(Device.serial.in_(wanted))
+            .where(Device.serial.in_(valid))
         )
     }
-    today = datetime.now(UTC).date()
+    today = timeutil.today()
     result: list[tuple[str, Device | None, WarrantyStatus | None]] = []
     for serial in wanted:
         device = found.get(serial)
@@ -199,9 +304,30 @@ def read_file(path: Path) -> list[DeviceRow]:
     return parse_csv(read_text(path, spreadsheet=True))
 
 
+def csv_problem(exc: csv.Error, line: int) -> DeviceError:
+    """A CSV file the csv module cannot read, as a reason naming the line (zh, en)."""
+    if "field larger" in str(exc):
+        return DeviceError(
+            f"第 {line} 行：单元格超过 128 KB，这不像序列号文件",
+            f"line {line}: a cell is over 128 KB, this is not a serial number file",
+        )
+    return DeviceError(
+        f"第 {line} 行：引号未闭合或位置不对（{exc}）",
+        f"line {line}: an unclosed or misplaced quote ({exc})",
+    )
+
+
 def parse_csv(text: str) -> list[DeviceRow]:
     """Validate device CSV text against the catalogue; all errors at once, or every row."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        return _parse_records(reader)
+    except csv.Error as exc:
+        problem = csv_problem(exc, reader.line_num)
+        raise ImportError_([f"{problem.zh} / {problem.en}"]) from exc
+
+
+def _parse_records(reader: csv.DictReader[str]) -> list[DeviceRow]:
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     reader.fieldnames = header
     missing = [name for name in ("serial", "model") if name not in header]
@@ -218,7 +344,7 @@ def parse_csv(text: str) -> list[DeviceRow]:
         code.upper(): mid
         for mid, code in db.session.execute(select(ProductModel.id, ProductModel.code))
     }
-    today = datetime.now(UTC).date()
+    today = timeutil.today()
     errors: list[str] = []
     rows: list[DeviceRow] = []
     seen: dict[str, int] = {}
@@ -356,7 +482,7 @@ def export_csv(out: TextIO, progress: Progress | None = None) -> int:
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     total = db.session.scalar(select(db.func.count(Device.id))) or 0
-    today = datetime.now(UTC).date()
+    today = timeutil.today()
     base = current_app.config["PUBLIC_BASE_URL"]
     count = 0
     for device in _all_devices():

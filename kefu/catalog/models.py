@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
+from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Date, ForeignKey, Integer, String, Text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -16,6 +17,17 @@ from ..models import UTCDateTime, utcnow
 CATEGORIES = ("camera", "nvr", "doorbell", "lock")
 AUDIENCES = ("all", "installer")
 INSTALLER_STATUSES = ("pending", "approved", "rejected")
+
+
+class InstallationStatus(StrEnum):
+    """Whether an installer's registered date is the warranty basis."""
+
+    COUNTED = "counted"  # within INSTALL_WINDOW_DAYS of shipping: the warranty may start then
+    FLAGGED = "flagged"  # outside the window (or no ship date): kept for staff, not used
+
+
+def _in_check(column: str, values: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
 def new_token() -> str:
@@ -177,12 +189,20 @@ class Device(db.Model):  # type: ignore[name-defined]
     dealer: Mapped[str | None] = mapped_column(String(200))
     warranty_extension_months: Mapped[int] = mapped_column(Integer, default=0)
     warranty_end_override: Mapped[date | None] = mapped_column(Date)
+    # How an installer's registration counts (None: no registration, or a date staff imported).
+    installation_status: Mapped[str | None] = mapped_column(String(16))
     # The QR link: random, never derived from the serial; replaced on revoke.
     token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     model: Mapped[ProductModel] = relationship()
     installer: Mapped[Installer | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(
+            _in_check("installation_status", InstallationStatus), name="installation_status"
+        ),
+    )
 
 
 class KbEntryProduct(db.Model):  # type: ignore[name-defined]

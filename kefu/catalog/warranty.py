@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 from flask import current_app, has_app_context
 
-from .models import Device
+from .. import timeutil
+from .models import Device, InstallationStatus
 
 Basis = Literal["purchase", "installation", "ship", "override", "unknown"]
 DEFAULT_SHIP_GRACE_DAYS = 90
@@ -55,18 +56,21 @@ def ship_grace_days() -> int:
 
 
 def compute(device: Device, today: date | None = None) -> WarrantyStatus:
-    """The warranty of ``device`` on ``today`` (default: today, UTC)."""
+    """The warranty of ``device`` on ``today`` (default: today on the maker's calendar)."""
     if today is None:
-        today = datetime.now(UTC).date()
+        today = timeutil.today()
     months = device.model.series.warranty_months
     extension = device.warranty_extension_months or 0
     # Precedence: the customer's proof of purchase is the strongest evidence, then the
     # installer's registration, then the factory ship date plus the time it sits with dealers.
+    # A registration outside the window after shipping is flagged for staff and not used.
     start: date | None
     basis: Basis
     if device.purchase_date is not None:
         start, basis = device.purchase_date, "purchase"
-    elif device.installed_on is not None:
+    elif (
+        device.installed_on is not None and device.installation_status != InstallationStatus.FLAGGED
+    ):
         start, basis = device.installed_on, "installation"
     elif device.ship_date is not None:
         start, basis = device.ship_date + timedelta(days=ship_grace_days()), "ship"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from .handoff import detect_handoff
+from . import dense
+from .hybrid import HybridIndex
 from .index import KbIndex
 from .text import normalize
 from .types import Candidate, KbDoc, Understanding
@@ -11,6 +13,7 @@ from .understand import understand
 __all__ = [
     "Candidate",
     "KbDoc",
+    "HybridIndex",
     "KbIndex",
     "Understanding",
     "detect_handoff",

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ANSWER_CONFIDENCE", "calibrate", "confidence"]
 
-# Derived from the KB itself, not from user messages (benchmarks/nlu_calibration.py), over
+# Derived from the KB itself, not from user messages (the rule-based matcher, kept for
+# comparison by benchmarks/nlu_loko.py --rules), over
 # kb_dev (25 entries), tests/data/kb_test.jsonl (8) and tests/nlu/data/kb_extra.jsonl (20):
 #   - leave-one-phrasing-out: 204 held-out phrasings, each asked against an index built without
 #     it (a paraphrase the index never saw, as a user message is): should be answered right;

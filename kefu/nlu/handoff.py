@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .prep import simplified
 from .text import compact, load_lexicon, normalize
 
 __all__ = ["HANDOFF_REASONS", "detect_handoff"]
@@ -17,7 +18,8 @@ HANDOFF_REASONS: tuple[tuple[str, str], ...] = (
 
 def detect_handoff(text: str) -> str | None:
     """Return "security", "angry" or "requested" if the message needs a person, else None."""
-    norm = compact(normalize(text))
+    # Traditional characters are converted first, so one pattern serves every script.
+    norm = compact(normalize(simplified(text)))
     if not norm:
         return None
     for reason, name in HANDOFF_REASONS:

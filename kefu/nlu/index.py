@@ -57,7 +57,7 @@ _ANSWER_KINDS = ("c", "w")
 # the message touches. Answer-only and bigram matches do not count: a reply mentions many
 # incidental words, and bigrams are a spelling fallback, not a topic. Entries are ranked by
 # similarity * (touched + _TOUCH_FLOOR) ** _TOUCH_EXP, so between two similar matches the one
-# whose own subject the message names wins (benchmarks/nlu_calibration.py).
+# whose own subject the message names wins.
 _TOUCH_FLOOR = 0.02
 _TOUCH_EXP = 0.25
 # How many entries (best similarity first) are re-ranked by that evidence.

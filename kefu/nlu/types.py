@@ -20,6 +20,8 @@ class KbDoc:
     # The reply text; indexed as a separate, down-weighted field (its vocabulary is often the
     # user's: 指示灯, 红灯, 进水), never required.
     answer: str = ""
+    # Model codes and categories the entry is about (empty: any product).
+    products: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 from .calibration import ANSWER_CONFIDENCE, calibrate
+from .decision import Calibrator, default_calibrator
 from .devices import device_concepts
 from .handoff import detect_handoff
+from .hybrid import HybridIndex
 from .index import KbIndex
 from .text import (
     ERROR_CODE_RE,
@@ -17,9 +19,9 @@ from .text import (
     normalize,
     weak_concepts,
 )
-from .types import Understanding
+from .types import Candidate, Understanding
 
-__all__ = ["understand"]
+__all__ = ["understand", "understand_rules"]
 
 _DEFAULT_AUDIENCES = frozenset({"all", "end_user"})
 # Below this raw similarity nothing is offered, not even as a clarification.
@@ -56,10 +58,10 @@ def _is_smalltalk(norm: str) -> bool:
     return not rest
 
 
-def understand(
+def understand_rules(
     text: str, index: KbIndex, audiences: frozenset[str] = _DEFAULT_AUDIENCES
 ) -> Understanding:
-    """Classify one user message against ``index`` for a user who may see ``audiences``."""
+    """The rule-based matcher, kept to compare against (benchmarks/nlu_loko.py --rules)."""
     norm = compact(normalize(text))
     if not has_wordlike(norm):
         return Understanding("none", reason="empty")
@@ -116,3 +118,56 @@ def understand(
         if len(close) >= 2:
             return Understanding("clarify", tuple(close[:3]))
     return Understanding("none", tuple(cands), reason="low_confidence")
+
+
+def understand(
+    text: str,
+    index: HybridIndex,
+    audiences: frozenset[str] = _DEFAULT_AUDIENCES,
+    products: frozenset[str] = frozenset(),
+    calibrator: Calibrator | None = None,
+) -> Understanding:
+    """Classify one user message against ``index`` for a user who may see ``audiences``.
+
+    ``products`` (model codes or categories from the conversation or the message) narrows the
+    entries to those about that product or about none in particular.
+    """
+    norm = compact(normalize(text))
+    if not has_wordlike(norm):
+        return Understanding("none", reason="empty")
+    reason = detect_handoff(text)
+    if reason is not None:
+        return Understanding("handoff", reason=reason)
+    if _is_smalltalk(norm):
+        return Understanding("none", reason="smalltalk")
+    return decide(text, index, audiences, products, calibrator)
+
+
+def decide(
+    text: str,
+    index: HybridIndex,
+    audiences: frozenset[str],
+    products: frozenset[str] = frozenset(),
+    calibrator: Calibrator | None = None,
+) -> Understanding:
+    """Retrieval and the fitted decision only: answer, numbered list, or nothing."""
+    cal = calibrator or default_calibrator()
+    cands = index.candidates(text, audiences, products)
+    if not cands and products:
+        cands = index.candidates(text, audiences)
+    if not cands:
+        return Understanding("none", reason="no_match")
+    probs = cal.probabilities(cands)
+    order = sorted(range(len(cands)), key=lambda i: -probs[i])
+    ranked = tuple(
+        Candidate(index.ids[cands[i].row], index.questions[cands[i].row], round(float(probs[i]), 4))
+        for i in order
+    )
+    best = ranked[0]
+    if best.score >= cal.answer_threshold:
+        return Understanding("answer", ranked[:1])
+    if best.score >= cal.list_threshold:
+        listed = tuple(c for c in ranked[:3] if c.score >= cal.list_threshold / 2)
+        if len(listed) >= 2:
+            return Understanding("clarify", listed)
+    return Understanding("none", ranked[:3], reason="low_confidence")

@@ -13,6 +13,12 @@ from kefu.models import Handoff, UnansweredQuestion
 from tests.conftest import FakeWeChat
 
 
+@pytest.fixture(autouse=True)
+def _wechat_kf_mode(app: Flask) -> None:
+    """These tests cover HANDOFF_MODE=wechat_kf (WeChat's own tool); console mode has its own."""
+    app.config["HANDOFF_MODE"] = "wechat_kf"
+
+
 def _handoffs(app: Flask) -> list[Handoff]:
     with app.app_context():
         return list(db.session.scalars(select(Handoff).order_by(Handoff.id)))
@@ -82,7 +88,7 @@ def test_while_a_person_owns_it_the_bot_stays_quiet(
 def test_transfer_names_the_agent_account_when_configured(
     make_app: Callable[..., Flask], kb_loaded: None
 ) -> None:
-    app = make_app(WECHAT_KF_ACCOUNT="kf2001@gh_kefu_test")
+    app = make_app(WECHAT_KF_ACCOUNT="kf2001@gh_kefu_test", HANDOFF_MODE="wechat_kf")
     wechat = FakeWeChat(app.test_client())
     reply = wechat.reply(wechat.text("o_kf", "转人工"))
     assert reply["MsgType"] == "transfer_customer_service"

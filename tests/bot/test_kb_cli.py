@@ -126,11 +126,24 @@ def test_eval_prints_per_class_figures_and_leaves_no_trace(
     questions.write_text("\n".join(json.dumps(c, ensure_ascii=False) for c in cases), "utf-8")
     result = runner.invoke(args=["kb", "eval", "--kb", str(DATA / "kb_test.jsonl"), str(questions)])
     assert result.exit_code == 0, result.output
-    assert "in-scope messages      1" in result.output
-    assert "correct" in result.output and "100.0%" in result.output
-    assert "overall accuracy       3/3" in result.output
-    assert "targets                correct 100.0%, wrong 0.0%" in result.output
+    assert "answerable messages    1" in result.output
+    assert "correct     100.0%   target >= 90% (goal 95%)  met" in result.output
+    assert "wrong         0.0%   target <= 3% (goal 2%)  met" in result.output
+    assert "handed_off  100.0%   target >= 93% (goal 97%)  met" in result.output
+    assert "warning" not in result.output
     assert _count(app) == 0
+
+
+def test_eval_warns_when_the_labels_belong_to_another_kb(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    questions = tmp_path / "q.jsonl"
+    cases = [{"text": "门锁没电了", "expect": "lock_battery_low"}, {"text": "在吗", "expect": "none"}]
+    questions.write_text("\n".join(json.dumps(c, ensure_ascii=False) for c in cases), "utf-8")
+    result = runner.invoke(args=["kb", "eval", "--kb", str(DATA / "kb_test.jsonl"), str(questions)])
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 expected entry ids are not in the KB" in result.output
+    assert "lock_battery_low" in result.output and "NOT MET" in result.output
 
 
 def test_csv_saved_by_chinese_excel_in_gbk_is_read(

@@ -52,3 +52,20 @@ def test_large_kb_is_rebuilt_in_the_background(
     while _answer(app) != "新答案":
         assert time.monotonic() < deadline, "background rebuild never finished"
         time.sleep(0.05)
+
+
+def test_index_is_saved_once_and_mapped_by_the_next_worker(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    _import_with_answer(runner, tmp_path, "答案")
+    with app.app_context():
+        first = kb.snapshot().index
+        folder = kb.index_folder(kb.current_revision())
+        assert first.mapped and (folder / "meta.json").exists()
+        saved_at = (folder / "meta.json").stat().st_mtime_ns
+        # A new worker (nothing cached) maps the saved files instead of building again.
+        kb.drop_cached_indexes()
+        again = kb.snapshot().index
+        assert again.mapped and again is not first and again.ids == first.ids
+        assert (folder / "meta.json").stat().st_mtime_ns == saved_at
+        assert kb.load_or_build_index(kb.current_revision()).ids == first.ids

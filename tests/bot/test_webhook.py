@@ -60,7 +60,7 @@ def test_safe_mode_decrypts_and_encrypts(
     assert "画面翻转" in reply["Content"]
 
 
-def test_safe_mode_with_wrong_msg_signature_gets_success(
+def test_safe_mode_with_wrong_msg_signature_is_refused(
     app: Flask, client: FlaskClient, wechat_safe: FakeWeChat, kb_loaded: None
 ) -> None:
     query = wechat_safe.query()
@@ -68,8 +68,7 @@ def test_safe_mode_with_wrong_msg_signature_gets_success(
     envelope = wechat_safe.crypto.encrypt_message(xml, query["nonce"], query["timestamp"])
     query |= {"encrypt_type": "aes", "msg_signature": "f" * 40}
     response = client.post("/wechat", query_string=query, data=envelope)
-    assert response.status_code == 200
-    assert response.get_data(as_text=True) == "success"
+    assert response.status_code == 403
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(InboundMessage)) == 0
 
@@ -95,7 +94,7 @@ def test_unreadable_bodies_get_success_never_5xx(client: FlaskClient, wechat: Fa
 def test_encrypted_body_without_key_gets_success(
     make_app: Callable[..., Flask], wechat: FakeWeChat
 ) -> None:
-    plain_app = make_app(WECHAT_ENCODING_AES_KEY="")
+    plain_app = make_app(WECHAT_ENCODING_AES_KEY="", WECHAT_MESSAGE_MODE="plain")
     client = plain_app.test_client()
     query = wechat.query() | {"encrypt_type": "aes", "msg_signature": "a" * 40}
     response = client.post("/wechat", query_string=query, data="<xml><Encrypt>abc</Encrypt></xml>")

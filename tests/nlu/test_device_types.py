@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kefu.nlu import KbDoc, KbIndex, Understanding, understand
+from kefu.nlu import KbDoc, KbIndex, Understanding
 from kefu.nlu import index as index_module
 from kefu.nlu.devices import (
     conflicts,
@@ -15,6 +15,7 @@ from kefu.nlu.devices import (
     unknown_concepts,
 )
 from kefu.nlu.text import analyze
+from kefu.nlu.understand import understand_rules as understand
 
 ALL = frozenset({"all", "end_user", "installer"})
 

@@ -64,7 +64,7 @@ def app(app: Flask, tmp_path: Path) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A test client with an address of its own, so rate-limit counters in the shared Redis
-    belong to this test alone (other test runs may be using the same database 15)."""
+    belong to this test alone (another run may share the KEFU_TEST_REDIS database)."""
     client = app.test_client()
     octets = ".".join(str(secrets.randbelow(256)) for _ in range(3))
     client.environ_base["REMOTE_ADDR"] = f"127.{octets}"
@@ -84,8 +84,9 @@ class Catalog:
 
 def _kb(entry_id: str, question: str, answer: str, audience: str, *products: str) -> None:
     db.session.add(
-        KbEntry(id=entry_id, question=question, alternates=[], answer=answer, audience=audience,
-                tags=[])
+        KbEntry(
+            id=entry_id, question=question, alternates=[], answer=answer, audience=audience, tags=[]
+        )
     )
     db.session.flush()
     for product in products:
@@ -97,53 +98,130 @@ def catalog(app: Flask) -> Catalog:
     """One camera model with everything, one bare model, and devices in each warranty state."""
     today = datetime.now(UTC).date()
     with app.app_context():
-        cameras = Series(code="C-Series", name="C 系列摄像头", name_en="C-Series cameras",
-                         category="camera", warranty_months=24)
-        locks = Series(code="L-Series", name="L 系列智能锁", name_en="L-Series locks",
-                       category="lock", warranty_months=12)
+        cameras = Series(
+            code="C-Series",
+            name="C 系列摄像头",
+            name_en="C-Series cameras",
+            category="camera",
+            warranty_months=24,
+        )
+        locks = Series(
+            code="L-Series",
+            name="L 系列智能锁",
+            name_en="L-Series locks",
+            category="lock",
+            warranty_months=12,
+        )
         c3h = ProductModel(
-            code="AS-C3H", name="C3H 室外摄像头", name_en="C3H outdoor camera", series=cameras,
-            summary="300 万像素，全彩夜视，IP66 防水", photo="models/as-c3h.jpg",
+            code="AS-C3H",
+            name="C3H 室外摄像头",
+            name_en="C3H outdoor camera",
+            series=cameras,
+            summary="300 万像素，全彩夜视，IP66 防水",
+            photo="models/as-c3h.jpg",
         )
         c3h.manuals = [
-            Manual(title="用户手册", title_en="User manual", file="manuals/as-c3h-user.pdf",
-                   size_bytes=2_400_000, audience="all", sort=1),
-            Manual(title="安装指南（施工版）", title_en="Installation guide",
-                   file="manuals/as-c3h-install.pdf", size_bytes=3_100_000,
-                   audience="installer", sort=2),
+            Manual(
+                title="用户手册",
+                title_en="User manual",
+                file="manuals/as-c3h-user.pdf",
+                size_bytes=2_400_000,
+                audience="all",
+                sort=1,
+            ),
+            Manual(
+                title="安装指南（施工版）",
+                title_en="Installation guide",
+                file="manuals/as-c3h-install.pdf",
+                size_bytes=3_100_000,
+                audience="installer",
+                sort=2,
+            ),
         ]
         c3h.videos = [
-            Video(title="三分钟上手", title_en="Getting started", url="https://cdn.example.com/c3h.mp4",
-                  duration_s=185, audience="all", sort=1),
-            Video(title="立杆安装与走线", title_en="Pole mounting", url="https://cdn.example.com/pole.mp4",
-                  duration_s=420, audience="installer", sort=2),
+            Video(
+                title="三分钟上手",
+                title_en="Getting started",
+                url="https://cdn.example.com/c3h.mp4",
+                duration_s=185,
+                audience="all",
+                sort=1,
+            ),
+            Video(
+                title="立杆安装与走线",
+                title_en="Pole mounting",
+                url="https://cdn.example.com/pole.mp4",
+                duration_s=420,
+                audience="installer",
+                sort=2,
+            ),
         ]
         c3h.firmware = [
-            Firmware(version="V5.7.3", released_on=date(2025, 3, 1), notes="修复夜视偶发闪烁",
-                     sha256="a" * 64, url="https://cdn.example.com/fw/c3h-5.7.3.bin"),
-            Firmware(version="V5.6.0", released_on=date(2024, 9, 1), notes="新增人形检测",
-                     sha256="b" * 64, url="https://cdn.example.com/fw/c3h-5.6.0.bin"),
+            Firmware(
+                version="V5.7.3",
+                released_on=date(2025, 3, 1),
+                notes="修复夜视偶发闪烁",
+                sha256="a" * 64,
+                url="https://cdn.example.com/fw/c3h-5.7.3.bin",
+            ),
+            Firmware(
+                version="V5.6.0",
+                released_on=date(2024, 9, 1),
+                notes="新增人形检测",
+                sha256="b" * 64,
+                url="https://cdn.example.com/fw/c3h-5.6.0.bin",
+            ),
         ]
-        l1 = ProductModel(code="AS-L1", name="L1 智能门锁", name_en="L1 smart lock", series=locks,
-                          summary="指纹、密码、NFC 开锁")
+        l1 = ProductModel(
+            code="AS-L1",
+            name="L1 智能门锁",
+            name_en="L1 smart lock",
+            series=locks,
+            summary="指纹、密码、NFC 开锁",
+        )
         db.session.add_all([cameras, locks, c3h, l1])
         db.session.flush()
-        _kb("c3h_night", "C3H 夜视不清楚怎么办？", "请擦拭镜头并关闭红外附近的强光源。", "all",
-            "AS-C3H")
-        _kb("camera_offline", "摄像头离线怎么办？", "请检查电源和 Wi-Fi，重启设备后等待两分钟。",
-            "all", "camera")
-        _kb("c3h_pole", "C3H 立杆安装需要什么支架？", "使用 AS-PB2 抱箍支架，线缆从支架内部穿过。",
-            "installer", "AS-C3H")
+        _kb(
+            "c3h_night",
+            "C3H 夜视不清楚怎么办？",
+            "请擦拭镜头并关闭红外附近的强光源。",
+            "all",
+            "AS-C3H",
+        )
+        _kb(
+            "camera_offline",
+            "摄像头离线怎么办？",
+            "请检查电源和 Wi-Fi，重启设备后等待两分钟。",
+            "all",
+            "camera",
+        )
+        _kb(
+            "c3h_pole",
+            "C3H 立杆安装需要什么支架？",
+            "使用 AS-PB2 抱箍支架，线缆从支架内部穿过。",
+            "installer",
+            "AS-C3H",
+        )
         _kb("lock_battery", "门锁电池能用多久？", "正常使用约 12 个月。", "all", "AS-L1")
         devices = {
-            "in_warranty": Device(serial="AS2024C3H000001", model=c3h, gtin=GTIN,
-                                  ship_date=today - timedelta(days=200),
-                                  purchase_date=today - timedelta(days=100), dealer="杭州安居电子"),
-            "out_of_warranty": Device(serial="AS2019C3H000002", model=c3h,
-                                      ship_date=date(2019, 1, 10), purchase_date=date(2019, 3, 1),
-                                      dealer="宁波视安商贸"),
-            "ship_only": Device(serial="AS2025C3H000003", model=c3h,
-                                ship_date=today - timedelta(days=30)),
+            "in_warranty": Device(
+                serial="AS2024C3H000001",
+                model=c3h,
+                gtin=GTIN,
+                ship_date=today - timedelta(days=200),
+                purchase_date=today - timedelta(days=100),
+                dealer="杭州安居电子",
+            ),
+            "out_of_warranty": Device(
+                serial="AS2019C3H000002",
+                model=c3h,
+                ship_date=date(2019, 1, 10),
+                purchase_date=date(2019, 3, 1),
+                dealer="宁波视安商贸",
+            ),
+            "ship_only": Device(
+                serial="AS2025C3H000003", model=c3h, ship_date=today - timedelta(days=30)
+            ),
             "no_dates": Device(serial="AS2025C3H000004", model=c3h),
             "bare": Device(serial="AS2025L1000005", model=l1, purchase_date=today),
         }
@@ -155,13 +233,19 @@ def catalog(app: Flask) -> Catalog:
         return Catalog(**devices)
 
 
-def make_installer(app: Flask, phone: str = INSTALLER_PHONE, status: str = "approved",
-                   openid: str | None = None) -> int:
+def make_installer(
+    app: Flask, phone: str = INSTALLER_PHONE, status: str = "approved", openid: str | None = None
+) -> int:
     """Create an installer account directly (registration has its own tests); return its id."""
     with app.app_context():
-        installer = Installer(phone=phone, name="王师傅", company="安装无忧工程部", status=status,
-                              wechat_openid=openid,
-                              approved_at=datetime.now(UTC) if status == "approved" else None)
+        installer = Installer(
+            phone=phone,
+            name="王师傅",
+            company="安装无忧工程部",
+            status=status,
+            wechat_openid=openid,
+            approved_at=datetime.now(UTC) if status == "approved" else None,
+        )
         installer.set_password(INSTALLER_PASSWORD)
         db.session.add(installer)
         db.session.commit()
@@ -185,8 +269,9 @@ def csrf_from(client: FlaskClient, url: str, **kwargs: object) -> str:
     return match.group(1)
 
 
-def log_in(client: FlaskClient, phone: str = INSTALLER_PHONE,
-           password: str = INSTALLER_PASSWORD) -> None:
+def log_in(
+    client: FlaskClient, phone: str = INSTALLER_PHONE, password: str = INSTALLER_PASSWORD
+) -> None:
     """Log in through the login form, as an installer would."""
     token = csrf_from(client, "/installer/login")
     response = client.post(

@@ -19,8 +19,12 @@ from .conftest import (
 
 
 def register(client: FlaskClient, **fields: str) -> tuple[int, str]:
-    data = {"phone": "138 0013 8000", "password": "secret-pass", "name": "李工",
-            "company": "上海安防工程有限公司"}
+    data = {
+        "phone": "138 0013 8000",
+        "password": "secret-pass",
+        "name": "李工",
+        "company": "上海安防工程有限公司",
+    }
     data.update(fields)
     data["csrf_token"] = csrf_from(client, "/installer/register")
     response = client.post("/installer/register", data=data)
@@ -29,8 +33,9 @@ def register(client: FlaskClient, **fields: str) -> tuple[int, str]:
 
 def login(client: FlaskClient, phone: str, password: str) -> tuple[int, str]:
     token = csrf_from(client, "/installer/login")
-    response = client.post("/installer/login",
-                           data={"phone": phone, "password": password, "csrf_token": token})
+    response = client.post(
+        "/installer/login", data={"phone": phone, "password": password, "csrf_token": token}
+    )
     return response.status_code, response.get_data(as_text=True)
 
 
@@ -106,19 +111,26 @@ def test_login_returns_to_the_page_that_asked(client: FlaskClient, installer: in
     assert redirect.status_code == 302
     login_url = redirect.headers["Location"]
     token = csrf_from(client, login_url)
-    response = client.post(login_url, data={"phone": INSTALLER_PHONE,
-                                            "password": INSTALLER_PASSWORD, "csrf_token": token})
+    response = client.post(
+        login_url,
+        data={"phone": INSTALLER_PHONE, "password": INSTALLER_PASSWORD, "csrf_token": token},
+    )
     assert response.headers["Location"] == "/installer/batch"
     # Never off-site, whatever ``next`` says.
     client.post("/installer/logout", data={"csrf_token": csrf_from(client, "/installer/batch")})
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
         token = csrf_from(client, "/installer/login")
-        response = client.post("/installer/login", data={
-            "phone": INSTALLER_PHONE, "password": INSTALLER_PASSWORD, "csrf_token": token,
-            "next": target})
+        response = client.post(
+            "/installer/login",
+            data={
+                "phone": INSTALLER_PHONE,
+                "password": INSTALLER_PASSWORD,
+                "csrf_token": token,
+                "next": target,
+            },
+        )
         assert "evil.example" not in response.headers["Location"], target
-        client.post("/installer/logout",
-                    data={"csrf_token": csrf_from(client, "/installer/batch")})
+        client.post("/installer/logout", data={"csrf_token": csrf_from(client, "/installer/batch")})
 
 
 def test_logout(client: FlaskClient, catalog: Catalog, installer: int) -> None:

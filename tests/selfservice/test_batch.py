@@ -17,7 +17,7 @@ def submit(client: FlaskClient, **data: object) -> tuple[int, str]:
 
 
 def rows_of(html: str) -> list[str]:
-    body = html[html.index("<tbody>"):html.index("</tbody>")]
+    body = html[html.index("<tbody>") : html.index("</tbody>")]
     return [row.split("</tr>")[0] for row in body.split("<tr")[1:]]
 
 
@@ -80,15 +80,22 @@ def test_csv_download_matches_the_table(
     _, html = submit(client, serials="AS2019C3H000002\nAS2099X000009\n=HYPERLINK(1)")
     assert 'action="/installer/batch.csv"' in html
     token = csrf_from(client, "/installer/batch")
-    response = client.post("/installer/batch.csv", data={
-        "serials": "AS2019C3H000002 AS2099X000009 =HYPERLINK(1)", "csrf_token": token})
+    response = client.post(
+        "/installer/batch.csv",
+        data={"serials": "AS2019C3H000002 AS2099X000009 =HYPERLINK(1)", "csrf_token": token},
+    )
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     text = response.get_data().decode("utf-8")
     assert text.startswith("\ufeff")  # Excel needs the BOM to read UTF-8 Chinese
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[0] == ["序列号", "型号", "保修状态", "保修截止", "保修依据"]
-    assert rows[1] == ["AS2019C3H000002", "AS-C3H C3H 室外摄像头", "过保", "2021-02-28",
-                       "购买凭证日期"]
+    assert rows[1] == [
+        "AS2019C3H000002",
+        "AS-C3H C3H 室外摄像头",
+        "过保",
+        "2021-02-28",
+        "购买凭证日期",
+    ]
     assert rows[2][:3] == ["AS2099X000009", "", "未找到"]
     assert rows[3][0].startswith("'=")  # never a live formula in Excel

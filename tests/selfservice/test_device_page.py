@@ -37,8 +37,15 @@ def test_end_user_sees_model_warranty_documents_faq_firmware_and_help(
     assert "V5.7.3" in html and "a" * 64 in html and "V5.6.0" in html
     assert 'id="help"' in html and "人工" in html
     # Installer-only content stays out of the end user's page.
-    for hidden in ("安装指南（施工版）", "立杆安装", "C3H 立杆安装需要什么支架？", "杭州安居电子",
-                   "计算依据", "登记安装", 'id="installer"'):
+    for hidden in (
+        "安装指南（施工版）",
+        "立杆安装",
+        "C3H 立杆安装需要什么支架？",
+        "杭州安居电子",
+        "计算依据",
+        "登记安装",
+        'id="installer"',
+    ):
         assert hidden not in html, hidden
 
 
@@ -53,7 +60,9 @@ def test_installer_sees_more_at_the_same_url(
     purchase = (datetime.now(UTC).date() - timedelta(days=100)).isoformat()
     assert purchase in html  # the start date
     assert "杭州安居电子" in html  # the dealer
-    assert 'href="/media/manuals/as-c3h-install.pdf"' in html and "安装指南（施工版）" in html
+    # Installer-only files are linked under an unguessable name, never their own path.
+    assert "/media/manuals/as-c3h-install.pdf" not in html and "安装指南（施工版）" in html
+    assert re.search(r'href="/media/i/[0-9a-f]{32}/as-c3h-install\.pdf"', html)
     assert "C3H 立杆安装需要什么支架？" in html and "https://cdn.example.com/pole.mp4" in html
     assert f'action="/d/{catalog.in_warranty.token}/install"' in html
     assert 'href="/installer/batch"' in html
@@ -134,7 +143,7 @@ def test_empty_states_on_a_model_without_content(client: FlaskClient, catalog: C
     assert "该型号暂无电子说明书" in html
     assert "门锁电池能用多久？" in html  # its FAQ still shows
     assert "该型号暂无可下载的固件" in html
-    assert "<video" not in html and "<img class=\"photo\"" not in html
+    assert "<video" not in html and '<img class="photo"' not in html
 
 
 def test_installer_registers_an_installation(

@@ -69,7 +69,8 @@ def _po() -> list[Message]:
 def test_every_page_string_has_an_english_translation() -> None:
     catalog = _po()
     translated = {m.id: m.string for m in catalog if m.id}
-    mapping = [("selfservice/**.py", "python"), ("kefu/accounts.py", "python"),
+    mapping = [("selfservice/**.py", "python"), ("console/**.py", "python"),
+               ("kefu/accounts.py", "python"),
                ("bot/simulator.py", "python"), ("templates/**.html", "jinja2")]
     missing = []
     keywords = {**DEFAULT_KEYWORDS, "_l": None}

@@ -15,7 +15,7 @@ def lookup(client: FlaskClient, serial: str, token: str | None = None) -> tuple[
 
 
 def result_of(html: str) -> str:
-    return html[html.index('<section class="card result"'):html.index("</main>")]
+    return html[html.index('<section class="card result"') : html.index("</main>")]
 
 
 def test_lookup_shows_model_status_and_end_date_only(client: FlaskClient, catalog: Catalog) -> None:
@@ -34,8 +34,10 @@ def test_unknown_and_malformed_serials_get_one_generic_answer(
     client: FlaskClient, catalog: Catalog
 ) -> None:
     token = csrf_from(client, "/warranty")
-    answers = {result_of(lookup(client, s, token)[1]).replace(s, "")
-               for s in ("AS2030X000000", "nonsense!", "A" * 64)}
+    answers = {
+        result_of(lookup(client, s, token)[1]).replace(s, "")
+        for s in ("AS2030X000000", "nonsense!", "A" * 64)
+    }
     assert len(answers) == 1
     assert "没有找到这个序列号的保修信息" in answers.pop()
 
@@ -48,8 +50,11 @@ def test_lookup_is_rate_limited_per_client(client: FlaskClient, catalog: Catalog
     assert status == 429 and "查询太频繁" in html and "C3H" not in html
     # Reading the form does not count; another client still has its allowance.
     assert client.get("/warranty").status_code == 200
-    other = client.post("/warranty", environ_base={"REMOTE_ADDR": "10.1.2.3"},
-                        data={"serial": "AS2024C3H000001", "csrf_token": token})
+    other = client.post(
+        "/warranty",
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+        data={"serial": "AS2024C3H000001", "csrf_token": token},
+    )
     assert other.status_code == 200 and "C3H" in other.get_data(as_text=True)
 
 
@@ -105,11 +110,21 @@ def test_gs1_unknowns_are_indistinguishable_404s(client: FlaskClient, catalog: C
     assert client.get("/d/unknown-token").get_data() in bodies
 
 
-def test_gs1_for_a_device_with_installer_view(
+def test_gs1_page_is_model_level_even_for_an_installer(
     app: Flask, client: FlaskClient, catalog: Catalog, installer: int
 ) -> None:
     from .conftest import log_in
 
+    # Anyone can build a Digital Link from the serial on a box: it is not a capability link.
     log_in(client)
     html = client.get(f"/01/{GTIN}/21/AS2024C3H000001").get_data(as_text=True)
-    assert 'id="installer"' in html and "杭州安居电子" in html
+    assert "C3H 室外摄像头" in html and "在保修期内" in html and "用户手册" in html
+    for private in (
+        'id="installer"',
+        "杭州安居电子",
+        catalog.in_warranty.token,
+        "登记安装",
+        "安装指南（施工版）",
+        "购买凭证日期",
+    ):
+        assert private not in html, private

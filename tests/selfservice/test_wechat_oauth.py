@@ -46,8 +46,11 @@ def visit_in_wechat(client: FlaskClient, url: str, code: str) -> tuple[str, Flas
     assert query["scope"] == ["snsapi_base"] and query["appid"] == ["wx0123456789abcdef"]
     assert query["redirect_uri"] == ["https://kefu.example.com/auth/wechat"]
     # WeChat sends the visitor back to redirect_uri with a code and the state unchanged.
-    back = client.get("/auth/wechat", query_string={"code": code, "state": query["state"][0]},
-                      headers={"User-Agent": WECHAT_UA})
+    back = client.get(
+        "/auth/wechat",
+        query_string={"code": code, "state": query["state"][0]},
+        headers={"User-Agent": WECHAT_UA},
+    )
     assert back.status_code == 302 and back.headers["Location"] == url
     page = client.get(url, headers={"User-Agent": WECHAT_UA})
     assert page.status_code == 200
@@ -128,8 +131,12 @@ def test_oauth_happens_once_per_session_and_only_inside_wechat(
     fake_api.oauth_openids["CODE6"] = "o_visitor"
     visit_in_wechat(client, url, "CODE6")
     # Further pages in the same session do not bounce through WeChat again.
-    assert client.get(f"/d/{catalog.out_of_warranty.token}",
-                      headers={"User-Agent": WECHAT_UA}).status_code == 200
+    assert (
+        client.get(
+            f"/d/{catalog.out_of_warranty.token}", headers={"User-Agent": WECHAT_UA}
+        ).status_code
+        == 200
+    )
 
 
 def test_no_oauth_without_an_official_account(

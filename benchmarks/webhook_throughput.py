@@ -1,0 +1,215 @@
+"""kefu's webhook against a bare Flask + wechatpy echo app, side by side, under gunicorn.
+
+Both run in turn on this machine with the same server settings (2 sync workers, safe mode:
+every delivery signed and encrypted, unique MsgIds, Chinese questions from ../shared/eval);
+kefu on a scratch PostgreSQL database with the knowledge base imported and Redis for nonces.
+Reported: closed-loop throughput of each (wrk) and their ratio, then kefu at a fixed 100 and
+200 messages/s (an open-loop sender, as WeChat does not wait): p50/p99 and the share answered
+within WeChat's 5 s. Also the database statements one ordinary text message costs.
+
+    .venv/bin/python benchmarks/webhook_throughput.py [--seconds 10] [--workers 2]
+
+Targets: ratio >= 0.35, p99 <= 50 ms at 100/s, every message within 5 s at 200/s. The machine
+is shared: other processes' load shows up in the figures, so run it when it is quiet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import loadgen  # noqa: E402
+from kefu.dialog import TEXT  # noqa: E402
+
+PG_ADMIN = os.environ.get("KEFU_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("KEFU_BENCH_REDIS", "redis://127.0.0.1:6379/2")
+
+
+def scratch_database() -> str:
+    """Create an empty database for the run; its URL."""
+    name = f"kefu_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(url: str) -> None:
+    """Drop the run's database."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def kefu_env(url: str, spool: str) -> dict[str, str]:
+    """kefu's settings for the run: safe mode with the load generator's keys."""
+    return {
+        "DATABASE_URL": url,
+        "SECRET_KEY": "bench-secret",
+        "REDIS_URL": REDIS,
+        "WECHAT_TOKEN": loadgen.TOKEN,
+        "WECHAT_APP_ID": loadgen.APP_ID,
+        "WECHAT_ENCODING_AES_KEY": loadgen.AES_KEY,
+        "WECHAT_MESSAGE_MODE": "safe",
+        "SPOOL_DIR": spool,
+        "PUBLIC_BASE_URL": "https://kefu.example.com",
+    }
+
+
+def prepare(url: str, kb: Path, env: dict[str, str]) -> None:
+    """Migrate the scratch database and import the knowledge base through the CLI."""
+    from flask_migrate import upgrade
+
+    from kefu import create_app
+    from kefu.extensions import db
+
+    os.environ.update(env)
+    app = create_app()
+    with app.app_context():
+        upgrade()
+    result = app.test_cli_runner().invoke(args=["kb", "import", str(kb)])
+    print(result.output.strip())
+    with app.app_context():
+        db.engine.dispose()
+
+
+def statements_per_message(questions: list[str]) -> dict[str, Any]:
+    """Database round trips of one ordinary text message from a known user (in-process)."""
+    from sqlalchemy import event
+
+    from kefu import create_app
+    from kefu.extensions import db
+
+    app = create_app()
+    client = app.test_client()
+    # An answerable question from a known user, with the index loaded and the KB revision
+    # checked within the last second (it is read at most once a second per worker).
+    first, warm, second = loadgen.deliveries(3, questions, users=1, seed=99)
+    client.post(first.path, data=first.body, content_type="text/xml")
+    client.post(warm.path, data=warm.body, content_type="text/xml")
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def statement(conn: Any, cursor: Any, text: str, *args: Any) -> None:
+        seen.append(" ".join(text.split()[:3]))
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "begin", lambda conn: seen.append("BEGIN"))
+    event.listen(engine, "commit", lambda conn: seen.append("COMMIT"))
+    event.listen(engine, "checkout", lambda *a: seen.append("(pool checkout)"))
+    client.post(second.path, data=second.body, content_type="text/xml")
+    with app.app_context():
+        db.engine.dispose()
+    trips = [s for s in seen if s != "(pool checkout)"]
+    return {"round_trips": len(trips), "statements": trips}
+
+
+def main() -> None:
+    """Run both apps and print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="length of each run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--kb", type=Path, default=ROOT.parent / "shared/eval/kb_dev.jsonl")
+    parser.add_argument(
+        "--questions", type=Path, default=ROOT.parent / "shared/eval/questions_dev.jsonl"
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args()
+    labelled = [json.loads(line) for line in args.questions.read_text("utf-8").splitlines() if line]
+    questions = [q["text"] for q in labelled]
+    answerable = [q["text"] for q in labelled if q.get("expect") not in {"none", "human"}]
+    url = scratch_database()
+    figures: dict[str, Any] = {}
+    servers: list[loadgen.Server] = []
+    try:
+        with tempfile.TemporaryDirectory() as spool:
+            env = kefu_env(url, spool)
+            prepare(url, args.kb, env)
+            figures["statements"] = statements_per_message(answerable)
+            print(
+                f"statements per text message: {figures['statements']['round_trips']} round "
+                f"trips: {', '.join(figures['statements']['statements'])}"
+            )
+            s = args.seconds
+            echo = loadgen.Server("benchmarks.echo_app:app", 8611, env, args.workers)
+            servers.append(echo)
+            echo.wait()
+            load = loadgen.deliveries(s * 2500, questions, seed=2)
+            echo_run = loadgen.wrk(echo.url + "/wechat", load, s)
+            echo.stop()
+            print(
+                f"echo app: {echo_run.rps:.0f} msg/s, p50 {echo_run.p50_ms:.1f} ms, "
+                f"p99 {echo_run.p99_ms:.1f} ms, bad {echo_run.bad}/{echo_run.total}"
+            )
+
+            kefu = loadgen.Server("wsgi:app", 8612, env, args.workers)
+            servers.append(kefu)
+            print(f"kefu ready (/healthz 200) after {kefu.wait():.1f} s")
+            warm = loadgen.deliveries(50, questions, seed=3)
+            loadgen.at_rate(kefu.url, warm, 50)
+            cpu0 = kefu.cpu_seconds()
+            kefu_run = loadgen.wrk(
+                kefu.url + "/wechat", loadgen.deliveries(s * 800, questions, seed=4), s
+            )
+            cpu_ms = (kefu.cpu_seconds() - cpu0) * 1000 / max(1, kefu_run.total)
+            ratio = kefu_run.rps / echo_run.rps
+            print(
+                f"kefu:     {kefu_run.rps:.0f} msg/s, p50 {kefu_run.p50_ms:.1f} ms, "
+                f"p99 {kefu_run.p99_ms:.1f} ms, bad {kefu_run.bad}/{kefu_run.total}, "
+                f"{cpu_ms:.1f} ms worker CPU per message"
+            )
+            print(f"throughput ratio kefu/echo: {ratio:.2f} (target >= 0.35)")
+            rates = {}
+            for rate, seed in ((100, 5), (200, 6)):
+                run = loadgen.at_rate(
+                    kefu.url, loadgen.deliveries(rate * s, questions, seed=seed), rate
+                )
+                busy = sum(1 for b in run.bodies if b and loadgen.reply_text(b) == TEXT["busy"])
+                rates[rate] = run
+                print(
+                    f"kefu at {rate}/s: p50 {run.quantile(0.5):.1f} ms, "
+                    f"p99 {run.quantile(0.99):.1f} ms, answered within 5 s {run.within(5000):.1%} "
+                    f"({run.answered}/{sum(run.statuses.values())}, statuses {run.statuses}, "
+                    f"polite 'busy' replies {busy})"
+                )
+            kefu.stop()
+            figures.update(
+                {
+                    "echo_rps": echo_run.rps,
+                    "kefu_rps": kefu_run.rps,
+                    "ratio": ratio,
+                    "kefu_cpu_ms_per_message": cpu_ms,
+                    "p50_ms_at_100": rates[100].quantile(0.5),
+                    "p99_ms_at_100": rates[100].quantile(0.99),
+                    "within_5s_at_200": rates[200].within(5000),
+                    "p99_ms_at_200": rates[200].quantile(0.99),
+                }
+            )
+    finally:
+        for server in servers:
+            server.stop()
+        drop_database(url)
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False, indent=1))
+    met = (
+        figures["ratio"] >= 0.35
+        and figures["p99_ms_at_100"] <= 50
+        and figures["within_5s_at_200"] >= 1.0
+    )
+    print("targets met" if met else "targets NOT met")
+    sys.exit(0 if met else 1)
+
+
+if __name__ == "__main__":
+    main()

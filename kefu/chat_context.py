@@ -1,0 +1,123 @@
+"""What the conversation says about the product: the scanned device, serials and model codes.
+
+A user who scanned a device's label, or who names a serial or a model code, is asking about that
+product: the KB entries are narrowed to the ones about it (or about no product in particular). A
+serial in a warranty question is answered with that device's warranty, exactly as the public
+lookup shows it (model, in or out of warranty, end date), by the one warranty rule.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from .catalog import devices, warranty
+from .catalog.models import Device, ProductModel, Series
+from .extensions import db
+from .models import Conversation
+
+__all__ = ["is_repeat", "products_for", "warranty_reply"]
+
+# Serial- or model-like tokens: Latin letters and digits with at least one digit (C3H26100001,
+# AS-C3H). Checked against the catalogue, so a random code matches nothing.
+_CODE_RE = re.compile(r"(?<![0-9A-Za-z])[A-Za-z0-9][A-Za-z0-9._-]{2,63}(?![0-9A-Za-z])")
+# The warranty question itself; these are the words of the concept, in both scripts' simplified
+# form (the message is converted before matching) and in English.
+_WARRANTY_RE = re.compile(r"保修|质保|保固|过保|在保|warranty", re.IGNORECASE)
+_MODELS_TTL = 60.0
+_models: tuple[float, str, dict[str, str]] = (0.0, "", {})
+
+
+def _model_categories() -> dict[str, str]:
+    """Model code (upper case) -> category, refreshed every minute (the catalogue rarely moves)."""
+    global _models
+    stamp, url, cached = _models
+    key = str(db.engine.url)
+    if time.monotonic() - stamp < _MODELS_TTL and url == key:
+        return cached
+    rows = db.session.execute(
+        select(ProductModel.code, Series.category).join(Series, ProductModel.series_id == Series.id)
+    ).all()
+    cached = {code.upper(): category for code, category in rows}
+    _models = (time.monotonic(), key, cached)
+    return cached
+
+
+def _codes(message: str) -> list[str]:
+    return [
+        m.group().upper() for m in _CODE_RE.finditer(message) if any(c.isdigit() for c in m.group())
+    ]
+
+
+def _device_in(message: str) -> Device | None:
+    for code in _codes(message):
+        if devices.is_valid_serial(code):
+            device = devices.by_serial(code)
+            if device is not None:
+                return device
+    return None
+
+
+def _products_of(device: Device) -> set[str]:
+    return {device.model.code.upper(), device.model.series.category}
+
+
+def products_for(openid: str, message: str) -> frozenset[str]:
+    """Products the message or the conversation names: model codes and their categories."""
+    found: set[str] = set()
+    models = _model_categories()
+    for code in _codes(message):
+        if code in models:
+            found |= {code, models[code]}
+    device = _device_in(message)
+    if device is None and not found:
+        device_id = db.session.scalar(
+            select(Conversation.device_id).where(Conversation.openid == openid)
+        )
+        if device_id is not None:
+            device = db.session.scalar(
+                select(Device)
+                .where(Device.id == device_id)
+                .options(joinedload(Device.model).joinedload(ProductModel.series))
+            )
+    if device is not None:
+        found |= _products_of(device)
+    return frozenset(found)
+
+
+def warranty_reply(message: str) -> str | None:
+    """The warranty of the device whose serial a warranty question names, else None."""
+    from .nlu.prep import simplified
+
+    if not _WARRANTY_RE.search(simplified(message)):
+        return None
+    device = _device_in(message)
+    if device is None:
+        return None
+    status = warranty.compute(device)
+    model = device.model.name or device.model.code
+    if status.end is None:
+        return f"{model}（{device.model.code}）暂无可用的保修起始日期，请回复“人工”由客服为您核实。"
+    state = "在保修期内" if status.in_warranty else "已过保修期"
+    return f"您的 {model}（{device.model.code}）{state}，保修截止 {status.end.isoformat()}。"
+
+
+# Shorter repeats ("好的", "1") are acknowledgements or choices, not a complaint said again.
+_REPEAT_MIN_CHARS = 6
+
+
+def _fold(text: str) -> str:
+    from .nlu.prep import prepare
+
+    return prepare(text).replace(" ", "")
+
+
+def is_repeat(message: str, previous: str | None) -> bool:
+    """True when the user sends the same message again: what the bot said did not help."""
+    if not previous:
+        return False
+    folded = _fold(message)
+    return len(folded) >= _REPEAT_MIN_CHARS and folded == _fold(previous)

@@ -1,0 +1,142 @@
+"""Development data for the decision: KB files, labelled messages, held-out phrasings.
+
+A KB teaches the decision even without user messages: each phrasing asked against an index
+built without it is a paraphrase the index never saw (it should be answered with its entry),
+and each phrasing asked against an index without its whole entry is a near-domain question
+the KB does not answer (it should not be). Labelled user messages add how people really write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..evaluation import Case, Result, Scores
+from . import dense
+from .decision import Calibrator, Sample
+from .hybrid import HybridIndex
+from .types import KbDoc, Understanding
+
+__all__ = ["load_docs", "phrasing_cases", "samples", "score", "to_result"]
+
+_cache: dict[str, np.ndarray] = {}
+
+
+def cached_embed(texts: Sequence[str]) -> np.ndarray:
+    """``dense.embed`` with memory: the same phrasings are indexed again in every variant."""
+    todo = [t for t in dict.fromkeys(texts) if t not in _cache]
+    if todo:
+        for t, v in zip(todo, dense.embed(todo), strict=True):
+            _cache[t] = v
+    if not texts:
+        return np.zeros((0, dense.DIM), dtype=np.float32)
+    return np.vstack([_cache[t] for t in texts])
+
+
+def load_docs(path: Path) -> list[KbDoc]:
+    """KB entries from a JSON Lines file (the import format)."""
+    docs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            d = json.loads(line)
+            docs.append(
+                KbDoc(
+                    id=d["id"],
+                    question=d["question"],
+                    alternates=tuple(d.get("alternates", ())),
+                    audience=d.get("audience", "all"),
+                    tags=tuple(d.get("tags", ())),
+                    answer=d.get("answer", ""),
+                    products=tuple(d.get("products", ())),
+                )
+            )
+    return docs
+
+
+def _without_phrasing(docs: list[KbDoc], d: int, k: int) -> list[KbDoc]:
+    doc = docs[d]
+    phrasings = [doc.question, *doc.alternates]
+    rest = phrasings[:k] + phrasings[k + 1 :]
+    out = list(docs)
+    out[d] = dataclasses.replace(doc, question=rest[0], alternates=tuple(rest[1:]))
+    return out
+
+
+def phrasing_cases(docs: list[KbDoc]) -> tuple[list[Case], list[list[KbDoc]]]:
+    """Held-out phrasings and the KB variant each is asked against."""
+    cases: list[Case] = []
+    variants: list[list[KbDoc]] = []
+    for d, doc in enumerate(docs):
+        phrasings = [doc.question, *doc.alternates]
+        if len(phrasings) >= 2:
+            for k, text in enumerate(phrasings):
+                cases.append(Case(text, doc.id))
+                variants.append(_without_phrasing(docs, d, k))
+        without = docs[:d] + docs[d + 1 :]
+        for text in phrasings:
+            cases.append(Case(text, "none"))
+            variants.append(without)
+    return cases, variants
+
+
+def _sample(index: HybridIndex, case: Case, audiences: frozenset[str]) -> Sample:
+    cands = tuple(index.candidates(case.text, audiences))
+    return Sample(cands, index.row(case.expect))
+
+
+ALL = frozenset({"all", "end_user", "installer"})
+
+
+def samples(docs: list[KbDoc], cases: Sequence[Case]) -> list[Sample]:
+    """Fitting samples from a KB: its labelled messages (not the handoff ones) and phrasings."""
+    out: list[Sample] = []
+    if cases:
+        index = HybridIndex.build(docs, embed=cached_embed)
+        out += [_sample(index, c, ALL) for c in cases if c.expect != "human"]
+    pcases, variants = phrasing_cases(docs)
+    built: dict[int, HybridIndex] = {}
+    for case, variant in zip(pcases, variants, strict=True):
+        # Entry-out phrasings are left out of the fit: their near-duplicate siblings make them
+        # far harder than real out-of-scope messages and pushed every threshold to the top.
+        if case.expect == "none":
+            continue
+        key = id(variant)
+        if key not in built:
+            built[key] = HybridIndex.build(variant, embed=cached_embed)
+        out.append(_sample(built[key], case, ALL))
+    return out
+
+
+def to_result(u: Understanding) -> Result:
+    """An Understanding in the scorer's terms."""
+    if u.kind == "answer":
+        return Result("answer", u.candidates[0].id, reason=u.reason)
+    if u.kind == "clarify":
+        return Result("clarify", choices=tuple(c.id for c in u.candidates), reason=u.reason)
+    return Result(u.kind, reason=u.reason)
+
+
+def score(
+    docs: list[KbDoc], cases: Sequence[Case], cal: Calibrator, audiences: frozenset[str]
+) -> Scores:
+    """Score a KB: its labelled messages through ``understand``, else its held-out phrasings."""
+    from .understand import decide, understand
+
+    scores = Scores()
+    if cases:
+        index = HybridIndex.build(docs, embed=cached_embed)
+        for case in cases:
+            scores.add(case, to_result(understand(case.text, index, audiences, calibrator=cal)))
+        return scores
+    pcases, variants = phrasing_cases(docs)
+    built: dict[int, HybridIndex] = {}
+    for case, variant in zip(pcases, variants, strict=True):
+        key = id(variant)
+        if key not in built:
+            built[key] = HybridIndex.build(variant, embed=cached_embed)
+        scores.add(case, to_result(decide(case.text, built[key], audiences, calibrator=cal)))
+    return scores

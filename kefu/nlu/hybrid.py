@@ -1,0 +1,340 @@
+"""Hybrid retrieval: BM25F over words and character bigrams, plus sentence-embedding similarity.
+
+The index is a handful of flat numpy arrays (postings in CSR form, one embedding row per
+phrasing), so it is saved as ``.npy`` files and memory-mapped by every worker: loading is a few
+``open`` calls, and the pages are shared between the processes that map the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import dense
+from .prep import prepare, tokens
+from .spelling import Speller
+from .tuning import TUNING, Tuning
+from .types import KbDoc
+
+__all__ = ["FORMAT_VERSION", "Features", "HybridIndex"]
+
+# Bumped whenever the saved layout or the meaning of a feature changes: an index saved by
+# another version is rebuilt instead of being read wrongly.
+FORMAT_VERSION = 1
+_AUDIENCE_CODE = {"all": 0, "end_user": 1, "installer": 2}
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the decision reads about one candidate entry for one message."""
+
+    row: int
+    dense: float  # best cosine between the message and one of the entry's phrasings
+    lexical: float  # BM25F score as a share of what the message's tokens could score at most
+    dense_gap: float  # dense minus the best other candidate's dense
+    lexical_gap: float  # lexical minus the best other candidate's lexical
+    dense_first: bool
+    lexical_first: bool
+    cover: float = 0.0  # share of the message's words (IDF-weighted) the entry uses
+    cover_gap: float = 0.0  # cover minus the best other candidate's
+    sibling: float = 0.0  # how alike the entry is to the closest other candidate (centroids)
+
+
+class HybridIndex:
+    """Searchable arrays for one KB revision; read-only once built, safe to share across threads."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], meta: dict[str, object]) -> None:
+        self._a = arrays
+        self.meta = meta
+        self.ids: list[str] = list(meta["ids"])  # type: ignore[arg-type]
+        self.questions: list[str] = list(meta["questions"])  # type: ignore[arg-type]
+        self.products: list[list[str]] = list(meta["products"])  # type: ignore[arg-type]
+        self._vocab: dict[str, int] = {t: i for i, t in enumerate(meta["vocab"])}  # type: ignore[arg-type]
+        self._row = {entry_id: i for i, entry_id in enumerate(self.ids)}
+        self._product_masks: dict[frozenset[str], np.ndarray] = {}
+        self.speller = Speller(dict(meta.get("by_sound", {})), meta.get("known", ()))  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def mapped(self) -> bool:
+        """True when the arrays are memory-mapped from saved files (shared between processes)."""
+        return isinstance(self._a["centroid"], np.memmap)
+
+    def row(self, entry_id: str) -> int | None:
+        """Position of an entry, or None."""
+        return self._row.get(entry_id)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(
+        cls,
+        docs: Iterable[KbDoc],
+        tuning: Tuning = TUNING,
+        embed: Callable[[Sequence[str]], np.ndarray] = dense.embed,
+    ) -> HybridIndex:
+        """Index KB entries (embeds every phrasing: about 0.5 ms each)."""
+        docs = list(docs)
+        vocab: dict[str, int] = {}
+        q_tf: list[Counter[int]] = []
+        a_tf: list[Counter[int]] = []
+        texts: list[str] = []
+        phr_doc: list[int] = []
+        for d, doc in enumerate(docs):
+            phrasings = [doc.question, *doc.alternates]
+            field = Counter(
+                vocab.setdefault(t, len(vocab))
+                for text in [*phrasings, *doc.tags]
+                for t in tokens(prepare(text))
+            )
+            q_tf.append(field)
+            a_tf.append(
+                Counter(vocab.setdefault(t, len(vocab)) for t in tokens(prepare(doc.answer)))
+            )
+            # Each phrasing alone and with the entry's tags (the tags name the topic a terse
+            # phrasing leaves implicit), and the answer, which describes what users see.
+            tagline = " ".join(doc.tags)
+            variants = [*phrasings, *(f"{t} {tagline}" for t in phrasings if tagline), doc.answer]
+            for text in variants:
+                if prepare(text):
+                    texts.append(prepare(text))
+                    phr_doc.append(d)
+        speller = Speller.from_texts(
+            prepare(t)
+            for doc in docs
+            for t in [doc.question, *doc.alternates, *doc.tags, doc.answer]
+        )
+        n = len(docs)
+        df = np.zeros(len(vocab), dtype=np.int64)
+        for q, a in zip(q_tf, a_tf, strict=True):
+            for t in set(q) | set(a):
+                df[t] += 1
+        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        lengths = np.array(
+            [
+                sum(q.values()) + tuning.answer_weight * sum(a.values())
+                for q, a in zip(q_tf, a_tf, strict=True)
+            ],
+            dtype=np.float64,
+        )
+        avg = float(lengths.mean()) if n else 1.0
+        k1, b = tuning.bm25_k1, tuning.bm25_b
+        postings: list[list[tuple[int, float]]] = [[] for _ in vocab]
+        for d, (q, a) in enumerate(zip(q_tf, a_tf, strict=True)):
+            norm = k1 * (1.0 - b + b * lengths[d] / max(avg, 1e-9))
+            for t in set(q) | set(a):
+                tf = q.get(t, 0) + tuning.answer_weight * a.get(t, 0)
+                postings[t].append((d, tf * (k1 + 1.0) / (tf + norm)))
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(p) for p in postings])
+        post_doc = np.fromiter(
+            (d for p in postings for d, _ in p), dtype=np.int32, count=int(indptr[-1])
+        )
+        post_w = np.fromiter(
+            (w for p in postings for _, w in p), dtype=np.float32, count=int(indptr[-1])
+        )
+        emb = embed(texts).astype(np.float32)
+        phr_ptr = np.zeros(n + 1, dtype=np.int64)
+        phr_ptr[1:] = np.cumsum(np.bincount(np.asarray(phr_doc, dtype=np.int64), minlength=n))
+        # One unit vector per entry (the mean of its rows): how alike two entries are.
+        centroid = np.zeros((n, emb.shape[1] if len(emb) else dense.DIM), dtype=np.float32)
+        np.add.at(centroid, np.asarray(phr_doc, dtype=np.int64), emb)
+        centroid /= np.maximum(np.linalg.norm(centroid, axis=1, keepdims=True), 1e-12)
+        arrays = {
+            "idf": idf,
+            "indptr": indptr,
+            "post_doc": post_doc,
+            "post_w": post_w,
+            # Half precision on disk: a 100k-entry KB has about a million rows.
+            "emb": emb.astype(np.float16),
+            "centroid": centroid,
+            "phr_ptr": phr_ptr,
+            "audience": np.array([_AUDIENCE_CODE.get(d.audience, 0) for d in docs], dtype=np.int8),
+        }
+        meta: dict[str, object] = {
+            "format": FORMAT_VERSION,
+            "ids": [d.id for d in docs],
+            "questions": [d.question for d in docs],
+            "products": [list(d.products) for d in docs],
+            "vocab": sorted(vocab, key=vocab.__getitem__),
+            "by_sound": speller.by_sound,
+            "known": sorted(speller.known),
+            "model": dense.MODEL,
+        }
+        return cls(arrays, meta)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: Path) -> None:
+        """Write the index to ``folder`` (created; files replaced atomically one by one)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, arr in self._a.items():
+            tmp = folder / f".{name}.npy.tmp"
+            with tmp.open("wb") as fh:
+                np.save(fh, np.ascontiguousarray(arr))
+            os.replace(tmp, folder / f"{name}.npy")
+        tmp = folder / ".meta.json.tmp"
+        tmp.write_text(json.dumps(self.meta, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, folder / "meta.json")
+
+    @classmethod
+    def load(cls, folder: Path) -> HybridIndex:
+        """Memory-map a saved index; raises ValueError if it is missing or of another format."""
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"no index in {folder}") from exc
+        if meta.get("format") != FORMAT_VERSION or meta.get("model") != dense.MODEL:
+            raise ValueError(f"index in {folder} has format {meta.get('format')}")
+        names = ("idf", "indptr", "post_doc", "post_w", "emb", "centroid", "phr_ptr", "audience")
+        arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in names}
+        return cls(arrays, meta)
+
+    # ------------------------------------------------------------------ search
+    def lexical_scores(self, toks: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per entry: BM25F score over the best the tokens could reach, and word coverage.
+
+        Word coverage is the share of the message's words (IDF-weighted, character pairs
+        left out) that the entry uses anywhere: a message naming 门铃 is not explained by an
+        entry that never says 门铃, however close the rest is.
+        """
+        n = len(self.ids)
+        a = self._a
+        counts = Counter(toks)
+        ceiling = word_total = 0.0
+        parts_doc: list[np.ndarray] = []
+        parts_w: list[np.ndarray] = []
+        word_doc: list[np.ndarray] = []
+        word_w: list[np.ndarray] = []
+        rare = math.log(1.0 + (n - 0.5) / 1.5) if n else 1.0
+        for term, qtf in counts.items():
+            t = self._vocab.get(term)
+            # A token the KB never uses still counts in the ceiling: an entry explains less of
+            # a message that talks about things the KB does not mention.
+            idf = float(a["idf"][t]) if t is not None else rare
+            weight = idf * (1.0 + math.log(qtf))
+            ceiling += weight * (TUNING.bm25_k1 + 1.0)
+            is_word = term.startswith("w:")
+            word_total += idf if is_word else 0.0
+            if t is None:
+                continue
+            lo, hi = int(a["indptr"][t]), int(a["indptr"][t + 1])
+            docs = a["post_doc"][lo:hi]
+            parts_doc.append(docs)
+            parts_w.append(a["post_w"][lo:hi] * weight)
+            if is_word:
+                word_doc.append(docs)
+                word_w.append(np.full(len(docs), idf, dtype=np.float32))
+        zeros = np.zeros(n, dtype=np.float32)
+        if not parts_doc or ceiling <= 0.0:
+            return zeros, zeros
+        scores = np.bincount(
+            np.concatenate(parts_doc), weights=np.concatenate(parts_w), minlength=n
+        )
+        cover = zeros
+        if word_doc and word_total > 0.0:
+            cover = (
+                np.bincount(np.concatenate(word_doc), weights=np.concatenate(word_w), minlength=n)
+                / word_total
+            )
+        return (scores / ceiling).astype(np.float32), cover.astype(np.float32)
+
+    def dense_scores(self, vector: np.ndarray, rows: Iterable[int] | None = None) -> np.ndarray:
+        """Cosine to each entry's centroid, or (``rows``) the best over those entries' rows.
+
+        The centroids (one row per entry) pick candidates from any size of KB in one product;
+        only the candidates' own rows (phrasings, phrasings with tags, the answer) are read for
+        the exact similarity, so the large row matrix stays on disk except for a few pages.
+        """
+        v = vector.astype(np.float32)
+        if rows is None:
+            return np.asarray(self._a["centroid"] @ v, dtype=np.float32)
+        ptr = self._a["phr_ptr"]
+        out = []
+        for r in rows:
+            block = np.asarray(self._a["emb"][int(ptr[r]) : int(ptr[r + 1])], dtype=np.float32)
+            out.append(float((block @ v).max()) if len(block) else -1.0)
+        return np.asarray(out, dtype=np.float32)
+
+    def visible(self, audiences: frozenset[str]) -> np.ndarray:
+        """Boolean mask of the entries ``audiences`` may see."""
+        codes = [c for name, c in _AUDIENCE_CODE.items() if name in audiences]
+        return np.isin(self._a["audience"], codes)
+
+    def candidates(
+        self,
+        text: str,
+        audiences: frozenset[str],
+        products: frozenset[str] = frozenset(),
+        vector: np.ndarray | None = None,
+        tuning: Tuning = TUNING,
+    ) -> list[Features]:
+        """The entries worth deciding about, with their features, best dense first."""
+        prepared = self.speller.correct(prepare(text))
+        toks = tokens(prepared)
+        if not toks or not self.ids:
+            return []
+        lex, cover = self.lexical_scores(toks)
+        if vector is None:
+            vector = dense.embed([prepared], query=True)[0]
+        coarse = self.dense_scores(vector)
+        mask = self.visible(audiences)
+        if products:
+            mask &= self.product_mask(products)
+        if not mask.any():
+            return []
+        lex = np.where(mask, lex, -1.0)
+        coarse = np.where(mask, coarse, -2.0)
+        k = min(tuning.candidates, int(mask.sum()))
+        rows = set(np.argpartition(-coarse, k - 1)[:k].tolist())
+        rows |= set(np.argpartition(-lex, k - 1)[:k].tolist())
+        rows = {r for r in rows if mask[r]}
+        exact = self.dense_scores(vector, sorted(rows))
+        den = dict(zip(sorted(rows), exact.tolist(), strict=True))
+        best_d = sorted(((float(den[r]), r) for r in rows), reverse=True)
+        best_l = sorted(((float(lex[r]), r) for r in rows), reverse=True)
+        best_c = sorted(((float(cover[r]), r) for r in rows), reverse=True)
+        order = sorted(rows)
+        cent = np.asarray(self._a["centroid"][order])
+        alike = cent @ cent.T
+        np.fill_diagonal(alike, -1.0)
+        sibling = {r: float(alike[i].max()) if len(order) > 1 else 0.0 for i, r in enumerate(order)}
+        out = []
+        for r in rows:
+            other_d = next((s for s, o in best_d if o != r), -1.0)
+            other_l = next((s for s, o in best_l if o != r), 0.0)
+            other_c = next((s for s, o in best_c if o != r), 0.0)
+            out.append(
+                Features(
+                    r,
+                    float(den[r]),
+                    max(float(lex[r]), 0.0),
+                    float(den[r]) - other_d,
+                    max(float(lex[r]), 0.0) - max(other_l, 0.0),
+                    best_d[0][1] == r,
+                    best_l[0][1] == r,
+                    float(cover[r]),
+                    float(cover[r]) - other_c,
+                    sibling[r],
+                )
+            )
+        out.sort(key=lambda f: f.dense, reverse=True)
+        return out
+
+    def product_mask(self, products: frozenset[str]) -> np.ndarray:
+        """Entries about one of ``products`` or about no product in particular."""
+        cached = self._product_masks.get(products)
+        if cached is None:
+            cached = np.array(
+                [not p or bool(products.intersection(p)) for p in self.products], dtype=bool
+            )
+            if len(self._product_masks) < 256:
+                self._product_masks[products] = cached
+        return cached

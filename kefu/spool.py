@@ -1,0 +1,98 @@
+"""Messages that could not be handled yet, kept in a local file until they can be.
+
+While the database is down (or the index still loading) the webhook cannot process a message,
+but WeChat will not deliver it again once it has had a reply. So the message is appended to
+``SPOOL_DIR/pending.jsonl`` (one JSON object per line, a single ``write`` in append mode,
+which concurrent workers cannot interleave), and handled later by whichever worker first
+claims the file: claiming is an atomic rename, so no message is handled twice by two workers.
+A local file needs nothing that might be down at the same time as the database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+PENDING = "pending.jsonl"
+# Messages whose handling failed for another reason than the database (a bug): kept for a
+# person to look at, so that one of them cannot hold up the others.
+FAILED = "failed.jsonl"
+
+
+def keep(directory: str, record: dict[str, Any], name: str = PENDING) -> None:
+    """Append ``record`` to the pending file (created with owner-only permissions)."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def has_pending(directory: str) -> bool:
+    """Whether any message is waiting (one ``stat``: cheap enough for every request)."""
+    return os.path.exists(os.path.join(directory, PENDING))
+
+
+def claim(directory: str) -> Path | None:
+    """Take the pending file for this process; None when there is none or another took it."""
+    target = Path(directory) / f"claimed-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+    try:
+        os.rename(os.path.join(directory, PENDING), target)
+    except FileNotFoundError:
+        return None
+    return target
+
+
+def orphans(directory: str) -> list[Path]:
+    """Claimed files whose process is gone (it was killed while handling them)."""
+    found = []
+    for path in Path(directory).glob("claimed-*.jsonl"):
+        try:
+            pid = int(path.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            found.append(path)
+    return found
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """The records of a claimed file; a torn last line (a crash mid-write) is skipped."""
+    records = []
+    for line in path.read_text("utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def count(directory: str) -> int:
+    """Messages waiting, pending and claimed (for monitoring and tests)."""
+    total = 0
+    for path in Path(directory).glob("*.jsonl"):
+        if path.name != FAILED:
+            total += len(read(path))
+    return total
+
+
+def failed(directory: str) -> int:
+    """Messages set aside because handling them failed for another reason."""
+    path = Path(directory) / FAILED
+    return len(read(path)) if path.exists() else 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,125 @@
+"""The hybrid index and decision as a user would notice them: scripts, typos, handoffs, saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kefu.evaluation import Case, Result, Scores, missing_ids
+from kefu.nlu import HybridIndex, KbDoc, Understanding, detect_handoff, understand
+
+ALL = frozenset({"all", "end_user", "installer"})
+
+KB = [
+    KbDoc("doorbell_battery", "可视门铃的电池怎么充电？", ("门铃电量低", "门铃要拆下来充电吗"),
+          "end_user", ("门铃", "电池"), "取下门铃，用 USB 线充电约 4 小时。", ("doorbell",)),
+    KbDoc("lock_battery", "智能锁没电了怎么办？", ("门锁电量低", "门锁没电了怎么开门"),
+          "end_user", ("门锁", "电池"), "用充电宝接锁体下方的应急 USB 口供电后开门。", ("lock",)),
+    KbDoc("lock_fingerprint", "指纹锁怎么添加新的指纹？", ("录入指纹", "再加一个手指"),
+          "end_user", ("指纹",), "在锁上进入管理菜单，选择添加用户-指纹，按提示按压 6 次。",
+          ("lock",)),
+    KbDoc("camera_offline", "摄像头在App里显示离线怎么办？", ("监控设备不在线", "摄像头连不上了"),
+          "all", ("离线",), "重启路由器和摄像头，等待 3 分钟后下拉刷新。", ("camera",)),
+    KbDoc("unbind_own", "怎么解绑自己账号下的设备？", ("删除设备", "把摄像头从账号移除"),
+          "all", ("解绑",), "在 App 设备设置里点“删除设备”，设备即与您的账号解绑。"),
+    KbDoc("lock_password_change", "门锁的开门密码怎么修改？", ("改开门密码", "换个门锁密码"),
+          "end_user", ("密码",), "进入锁的管理菜单，选择修改密码，输入两次新密码。", ("lock",)),
+]
+
+
+@pytest.fixture(scope="module")
+def index() -> HybridIndex:
+    return HybridIndex.build(KB)
+
+
+def answered(u: Understanding) -> str | None:
+    return u.candidates[0].id if u.kind == "answer" else None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("門鈴電量低點算好", "doorbell_battery"),  # Traditional, Cantonese flavour
+        ("ＡＰＰ里摄像头显示离线了！！", "camera_offline"),  # full width
+        ("指问锁怎么再录一个指纹", "lock_fingerprint"),  # typed by sound
+        ("menling dianliang di", "doorbell_battery"),  # pinyin
+        ("门铃电量低了😭😭", "doorbell_battery"),  # emoji
+    ],
+)
+def test_scripts_typos_and_pinyin_find_the_entry(
+    index: HybridIndex, text: str, expected: str
+) -> None:
+    assert answered(understand(text, index, ALL)) == expected
+
+
+def test_scanned_product_narrows_the_entries(index: HybridIndex) -> None:
+    # "电量低" alone fits the doorbell and the lock; the scanned device decides.
+    u = understand("电量低怎么办", index, ALL, frozenset({"lock"}))
+    assert all(c.id != "doorbell_battery" for c in u.candidates)
+
+
+def test_out_of_scope_gets_no_answer(index: HybridIndex) -> None:
+    for text in ("今天晚上吃什么好", "你们公司招不招前端开发", "asdfgh"):
+        assert understand(text, index, ALL).kind != "answer", text
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("有人吗", "requested"),
+        ("能不能给我回个电话", "requested"),
+        ("zhuan ren gong", "requested"),
+        ("等了三天都没有人处理", "angry"),
+        ("售后一直推来推去不给解决", "angry"),
+        ("花了两千块买的锁坏了也没人管", "angry"),
+        ("再不处理我就打12315", "angry"),
+        ("我要去网上曝光你们", "angry"),
+        ("二手买的锁还绑在原来主人的账号上，怎么解绑", "security"),
+        ("门锁的超级密码是多少", "security"),
+        ("帮我查一下这个序列号绑定在谁的账号上", "security"),
+        ("帮我远程给保姆开一下门", "security"),
+        ("帮我把账号的手机号改成新号码", "security"),
+        ("帮我退款", "security"),
+        ("把订单的收货地址改一下", "security"),
+    ],
+)
+def test_people_who_need_a_person_get_one(text: str, reason: str) -> None:
+    assert detect_handoff(text) == reason
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我想把自己的摄像头从账号里解绑", "unbind_own"),
+        ("门锁密码怎么改", "lock_password_change"),
+    ],
+)
+def test_own_device_how_to_with_password_or_unbind_is_answered(
+    index: HybridIndex, text: str, expected: str
+) -> None:
+    assert detect_handoff(text) is None
+    assert answered(understand(text, index, ALL)) == expected
+
+
+def test_saved_index_answers_the_same(index: HybridIndex, tmp_path: Path) -> None:
+    index.save(tmp_path / "idx")
+    loaded = HybridIndex.load(tmp_path / "idx")
+    for text in ("门铃电量低", "摄像头离线", "今天吃什么", "怎么录指纹"):
+        assert understand(text, loaded, ALL) == understand(text, index, ALL)
+    with pytest.raises(ValueError):
+        HybridIndex.load(tmp_path / "nothing-here")
+
+
+def test_scores_count_the_issue_figures() -> None:
+    scores = Scores()
+    scores.add(Case("a", "x"), Result("answer", "x"))
+    scores.add(Case("b", "x"), Result("answer", "y"))
+    scores.add(Case("c", "y"), Result("clarify", choices=("x", "y")))
+    scores.add(Case("d", "none"), Result("clarify", choices=("x",)))
+    scores.add(Case("e", "human"), Result("none"))
+    assert (scores.correct, scores.wrong, scores.listed) == (1, 1, 1)
+    assert scores.rate("kept_out") == 1.0 and scores.rate("handed_off") == 0.0
+    assert not scores.meets_targets()
+    assert "NOT MET" in scores.report()
+    assert missing_ids([Case("a", "x"), Case("b", "none")], ["y"]) == ["x"]

@@ -1,0 +1,52 @@
+"""A serial in a chat warranty question gets that device's warranty, as the public lookup says."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+
+from kefu import chat_context, dialog
+from kefu.catalog.warranty import compute
+from kefu.extensions import db
+
+from .conftest import Catalog
+
+
+def test_serial_in_a_warranty_question_gets_that_devices_warranty(
+    app: Flask, catalog: Catalog
+) -> None:
+    with app.app_context():
+        inside = db.session.merge(catalog.in_warranty)
+        end = compute(inside).end
+        reply = dialog.respond("o_w1", f"我的{catalog.in_warranty.serial.lower()}还在保修吗")
+        assert reply.outcome == "answer"
+        assert "在保修期内" in reply.text and end is not None and end.isoformat() in reply.text
+        outside = dialog.respond("o_w2", f"{catalog.out_of_warranty.serial} 過保了嗎")
+        assert "已过保修期" in outside.text
+        # Without a warranty word the serial only says which product the message is about.
+        assert chat_context.warranty_reply(f"{catalog.in_warranty.serial} 画面黑屏") is None
+        assert chat_context.products_for("o_w3", f"{catalog.in_warranty.serial} 画面黑屏") == {
+            "AS-C3H",
+            "camera",
+        }
+        db.session.rollback()
+
+
+def test_scanned_device_names_the_product(app: Flask, catalog: Catalog) -> None:
+    with app.app_context():
+        dialog.set_device("o_scan", catalog.bare.id, datetime.now(UTC))
+        db.session.flush()
+        assert "lock" in chat_context.products_for("o_scan", "电池怎么换")
+        # A model code in the message wins over the scanned device.
+        assert chat_context.products_for("o_scan", "AS-C3H 怎么配网") == {"AS-C3H", "camera"}
+        db.session.rollback()
+
+
+def test_the_same_complaint_twice_reaches_a_person(app: Flask) -> None:
+    with app.app_context():
+        first = dialog.respond("o_rep", "门锁又坏了，上次说的办法没有用")
+        assert first.outcome != "handoff"
+        again = dialog.respond("o_rep", "门锁又坏了，上次说的办法没有用！")
+        assert again.outcome == "handoff" and again.reason == "repeated_failure"
+        db.session.rollback()
