@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "kefu-bench-token"
 APP_ID = "wx0123456789abcdef"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+RUN = f"{random.SystemRandom().randrange(10**6):06d}"
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def deliveries(
     for i in range(count):
         openid = f"{prefix}{rng.randrange(users):05d}"
         msg_id = first_id + i
-        nonce = f"{seed}{i:010d}"
+        nonce = f"{RUN}{seed}{i:08d}"  # unique across runs too: kefu remembers nonces
         xml = (
             "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName>"
             f"<FromUserName><![CDATA[{openid}]]></FromUserName>"

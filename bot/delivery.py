@@ -59,6 +59,13 @@ def process_once(inbound: Inbound, dispatch: Dispatch) -> str:
         # The database is known to be away: do not spend seconds finding out again.
         keep(inbound, "database")
         return busy_reply(inbound)
+    directory = app.config["SPOOL_DIR"]
+    if spool.has_pending(directory) and inbound.openid in spool.waiting_openids(directory):
+        # Earlier messages of this user are still kept: this one waits behind them, so a
+        # conversation (a request form) is never handled out of order.
+        keep(inbound, "behind")
+        start_replay(app, dispatch)
+        return busy_reply(inbound)
     started = time.monotonic()
     try:
         reply = _within_deadline(inbound, dispatch, started)
@@ -73,7 +80,7 @@ def process_once(inbound: Inbound, dispatch: Dispatch) -> str:
                 on_close=lambda: start_replay(app, dispatch),
             )
         return busy_reply(inbound)
-    if spool.has_pending(app.config["SPOOL_DIR"]):
+    if spool.has_pending(directory):
         start_replay(app, dispatch)
     return reply
 
@@ -89,11 +96,11 @@ def _probe(app: Flask) -> None:
 
 
 def _within_deadline(inbound: Inbound, dispatch: Dispatch, started: float) -> str:
-    if inbound.kind in {"text", "voice"} or inbound.event == "click":
-        # Wait for the index (briefly) before taking any lock, not while holding the user's row.
-        kb.snapshot()
-        db.session.rollback()
     with dbguard.deadline(current_app.config["DB_REPLY_DEADLINE"]):
+        if inbound.kind in {"text", "voice"} or inbound.event == "click":
+            # Wait for the index (briefly) before taking any lock, not while holding the row.
+            kb.snapshot()
+            db.session.rollback()
         try:
             return _attempt(inbound, dispatch)
         except DBAPIError as exc:
@@ -114,6 +121,11 @@ def _abandon() -> None:
 
 
 def _attempt(inbound: Inbound, dispatch: Dispatch) -> str:
+    return _handle(inbound, dispatch)[0]
+
+
+def _handle(inbound: Inbound, dispatch: Dispatch) -> tuple[str, bool]:
+    """The reply, and whether this delivery was the first (not a retry of one handled before)."""
     reply = dispatch(inbound)
     table = InboundMessage.__table__
     # An unfollow's own record keeps no openid: the user asked to be forgotten.
@@ -136,11 +148,11 @@ def _attempt(inbound: Inbound, dispatch: Dispatch) -> str:
             select(InboundMessage.reply).where(InboundMessage.dedupe_key == inbound.dedupe_key)
         )
         db.session.rollback()
-        return stored or ""
+        return stored or "", False
     if random.random() < PRUNE_CHANCE:
         dialog.prune(datetime.now(UTC))
     db.session.commit()
-    return reply
+    return reply, True
 
 
 def busy_reply(inbound: Inbound) -> str:
@@ -187,7 +199,9 @@ def replay(dispatch: Dispatch) -> int:
     """Handle every kept delivery (in an app context); return how many were handled."""
     directory = current_app.config["SPOOL_DIR"]
     handled = 0
-    files = spool.orphans(directory)
+    # Oldest first: what a killed worker left, what this one could not finish, then the rest.
+    files = [p for p in map(spool.adopt, spool.orphans(directory)) if p is not None]
+    files += spool.mine(directory)
     claimed = spool.claim(directory)
     if claimed is not None:
         files.append(claimed)
@@ -196,13 +210,12 @@ def replay(dispatch: Dispatch) -> int:
         for position, record in enumerate(records):
             inbound = Inbound(**record["inbound"])
             try:
-                reply = _attempt(inbound, dispatch)
+                with dbguard.deadline(current_app.config["DB_REPLY_DEADLINE"]):
+                    reply, first = _handle(inbound, dispatch)
             except UNAVAILABLE:
                 _abandon()
-                # Still down: everything from here on waits for the next replay.
-                for rest in records[position:]:
-                    spool.keep(directory, rest)
-                path.unlink()
+                # Still away: the rest stays in this file, in order, for the next replay.
+                spool.put_back(path, records[position:])
                 return handled
             except Exception:
                 _abandon()
@@ -210,7 +223,8 @@ def replay(dispatch: Dispatch) -> int:
                 spool.keep(directory, record, name=spool.FAILED)
                 continue
             handled += 1
-            _send_late(inbound, reply)
+            if first:  # else a retry from WeChat was answered in the meantime
+                _send_late(inbound, reply)
         path.unlink()
     return handled
 

@@ -10,7 +10,7 @@ from flask import Flask
 from kefu.handoffs import duty
 from kefu.i18n import localized
 
-from . import auth, conversations, devices, knowledge, reports, tickets
+from . import auth, conversations, devices, knowledge, reports, team, tickets
 from .api import bp as api_bp
 from .blueprint import bp
 
@@ -23,6 +23,7 @@ __all__ = [
     "init_app",
     "knowledge",
     "reports",
+    "team",
     "tickets",
 ]
 

@@ -9,12 +9,13 @@ lookup shows it (model, in or out of warranty, end date), by the one warranty ru
 from __future__ import annotations
 
 import re
-import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from . import revision
 from .catalog import devices, warranty
+from .catalog.content import REVISION_KEY as CATALOG_REVISION
 from .catalog.models import Device, ProductModel, Series
 from .extensions import db
 from .models import Conversation
@@ -27,22 +28,20 @@ _CODE_RE = re.compile(r"(?<![0-9A-Za-z])[A-Za-z0-9][A-Za-z0-9._-]{2,63}(?![0-9A-
 # The warranty question itself; these are the words of the concept, in both scripts' simplified
 # form (the message is converted before matching) and in English.
 _WARRANTY_RE = re.compile(r"保修|质保|保固|过保|在保|warranty", re.IGNORECASE)
-_MODELS_TTL = 60.0
-_models: tuple[float, str, dict[str, str]] = (0.0, "", {})
+_models: tuple[tuple[str, str], dict[str, str]] = (("", ""), {})
 
 
 def _model_categories() -> dict[str, str]:
-    """Model code (upper case) -> category, refreshed every minute (the catalogue rarely moves)."""
+    """Model code (upper case) -> category, reread when the catalogue revision changes."""
     global _models
-    stamp, url, cached = _models
-    key = str(db.engine.url)
-    if time.monotonic() - stamp < _MODELS_TTL and url == key:
-        return cached
+    key = (str(db.engine.url), revision.latest(CATALOG_REVISION))
+    if _models[0] == key:
+        return _models[1]
     rows = db.session.execute(
         select(ProductModel.code, Series.category).join(Series, ProductModel.series_id == Series.id)
     ).all()
     cached = {code.upper(): category for code, category in rows}
-    _models = (time.monotonic(), key, cached)
+    _models = (key, cached)
     return cached
 
 
@@ -74,9 +73,9 @@ def products_for(openid: str, message: str) -> frozenset[str]:
             found |= {code, models[code]}
     device = _device_in(message)
     if device is None and not found:
-        device_id = db.session.scalar(
-            select(Conversation.device_id).where(Conversation.openid == openid)
-        )
+        # The message's upsert has the row in the session already: no query for it.
+        conv = db.session.get(Conversation, openid)
+        device_id = conv.device_id if conv is not None else None
         if device_id is not None:
             device = db.session.scalar(
                 select(Device)

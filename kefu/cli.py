@@ -117,8 +117,10 @@ def kb_eval(questions: Path, kb_path: Path | None, audience: str, show_misses: b
         ordered = sorted(latencies)
         p50 = ordered[len(ordered) // 2] * 1000
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-        click.echo(f"dialog latency         p50 {p50:.1f} ms, p99 {p99:.1f} ms over "
-                   f"{len(ordered)} messages ({elapsed:.1f} s)")
+        click.echo(
+            f"dialog latency         p50 {p50:.1f} ms, p99 {p99:.1f} ms over "
+            f"{len(ordered)} messages ({elapsed:.1f} s)"
+        )
     if show_misses and scores.misses:
         click.echo("\nmisses (expected -> got):")
         for case, result in scores.misses:

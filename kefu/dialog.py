@@ -185,9 +185,7 @@ def respond(
     # is told so rather than handed the next-best entry, which would be a wrong answer.
     # The scanned device, or a serial or model code in the message, narrows the entries.
     products = chat_context.products_for(openid, message)
-    result: Understanding = understand(
-        message[:UNDERSTOOD_CHARS], snap.index, INSTALLER, products
-    )
+    result: Understanding = understand(message[:UNDERSTOOD_CHARS], snap.index, INSTALLER, products)
     if result.kind == "handoff":
         return hand_off(conv, result.reason or "requested", now)
     if chat_context.is_repeat(message, _previous_question(openid)):
@@ -228,13 +226,24 @@ def _installer_only(conv: Conversation, now: datetime, message: str, best: str) 
 
 def _previous_question(openid: str) -> str | None:
     """The user's message before the current one."""
-    return db.session.scalar(
-        select(ChatMessage.text)
-        .where(ChatMessage.openid == openid, ChatMessage.direction == "in")
-        .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
-        .offset(1)
-        .limit(1)
-    )
+    pending = [
+        line["text"]
+        for line in db.session.info.get(_LINES, [])
+        if line["openid"] == openid and line["direction"] == "in"
+    ]
+    if len(pending) >= 2:
+        return str(pending[-2])
+    # The current message is still waiting to be written with the reply: the previous one is
+    # the latest line already written, read without writing the waiting lines first.
+    with db.session.no_autoflush:
+        return db.session.scalar(
+            select(ChatMessage.text)
+            .where(ChatMessage.openid == openid, ChatMessage.direction == "in")
+            .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
+            .offset(1 - len(pending))
+            .limit(1),
+            execution_options={_KEEP_LINES: True},
+        )
 
 
 def _answer(conv: Conversation, entry: kb.EntryView, now: datetime) -> Reply:
@@ -339,6 +348,8 @@ def _say(conv: Conversation, reply: Reply, now: datetime) -> Reply:
 # Transcript lines of the current transaction wait here and are written together, in one
 # multi-row INSERT, before the commit or before anything reads or deletes transcript lines.
 _LINES = "kefu.transcript_lines"
+# Execution option of a transcript read that accounts for the waiting lines itself.
+_KEEP_LINES = "kefu_keep_transcript_lines"
 
 
 def _log(openid: str, direction: str, line: str, now: datetime) -> None:
@@ -367,6 +378,8 @@ def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
 @event.listens_for(Session, "do_orm_execute")
 def _before_transcript_access(state: ORMExecuteState) -> None:
     # A read of the transcript in the same transaction (a handoff's copy) must see this one's.
+    if state.execution_options.get(_KEEP_LINES):
+        return
     if state.session.info.get(_LINES) and not state.is_insert:
         if any(m.class_ is ChatMessage for m in state.all_mappers):
             write_transcript(state.session)
@@ -569,4 +582,6 @@ def set_device(openid: str, device_id: int | None, now: datetime | None = None) 
 
 def current_device(openid: str) -> int | None:
     """The id of the device the user last identified (by scanning its label), if any."""
-    return db.session.scalar(select(Conversation.device_id).where(Conversation.openid == openid))
+    # From the session when the message's upsert already loaded the row: no second query.
+    conv = db.session.get(Conversation, openid)
+    return conv.device_id if conv is not None else None

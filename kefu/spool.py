@@ -35,8 +35,37 @@ def keep(directory: str, record: dict[str, Any], name: str = PENDING) -> None:
 
 
 def has_pending(directory: str) -> bool:
-    """Whether any message is waiting (one ``stat``: cheap enough for every request)."""
-    return os.path.exists(os.path.join(directory, PENDING))
+    """Whether any message is waiting (a directory listing: cheap enough for every request)."""
+    try:
+        return any(n.endswith(".jsonl") and n != FAILED for n in os.listdir(directory))
+    except FileNotFoundError:
+        return False
+
+
+def waiting_openids(directory: str) -> set[str]:
+    """The users who have messages waiting (their next message must wait behind them)."""
+    found: set[str] = set()
+    for path in Path(directory).glob("*.jsonl"):
+        if path.name != FAILED:
+            found.update(str(r.get("inbound", {}).get("openid", "")) for r in read(path))
+    return found
+
+
+def mine(directory: str) -> list[Path]:
+    """Files this process claimed earlier and has not finished (the database went away again)."""
+    prefix = f"claimed-{os.getpid()}-"
+    return sorted(
+        (p for p in Path(directory).glob(prefix + "*.jsonl")), key=lambda p: p.stat().st_mtime
+    )
+
+
+def put_back(path: Path, records: list[dict[str, Any]]) -> None:
+    """Replace a claimed file's content with the records still to be handled, atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
+    os.replace(tmp, path)
 
 
 def claim(directory: str) -> Path | None:
@@ -60,6 +89,16 @@ def orphans(directory: str) -> list[Path]:
         if pid != os.getpid() and not _alive(pid):
             found.append(path)
     return found
+
+
+def adopt(path: Path) -> Path | None:
+    """Take over a dead process's claimed file; None when another process took it first."""
+    target = path.with_name(f"claimed-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl")
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return None
+    return target
 
 
 def read(path: Path) -> list[dict[str, Any]]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .handoff import detect_handoff
 from . import dense
+from .handoff import detect_handoff
 from .hybrid import HybridIndex
 from .index import KbIndex
 from .text import normalize
@@ -11,6 +11,7 @@ from .types import Candidate, KbDoc, Understanding
 from .understand import understand
 
 __all__ = [
+    "dense",
     "Candidate",
     "KbDoc",
     "HybridIndex",

@@ -67,7 +67,11 @@ def _embed(texts: Sequence[str], query: bool, batch: int) -> np.ndarray:
     if len(texts) == 1:
         out = np.asarray(fn(texts[0]), dtype=np.float32)[None, :]
     else:
-        out = np.vstack([np.asarray(fn(list(texts[i : i + batch])), dtype=np.float32)
-                         for i in range(0, len(texts), batch)])
+        out = np.vstack(
+            [
+                np.asarray(fn(list(texts[i : i + batch])), dtype=np.float32)
+                for i in range(0, len(texts), batch)
+            ]
+        )
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.maximum(norms, 1e-12)

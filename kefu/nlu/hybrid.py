@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,45 @@ class Features:
     cover: float = 0.0  # share of the message's words (IDF-weighted) the entry uses
     cover_gap: float = 0.0  # cover minus the best other candidate's
     sibling: float = 0.0  # how alike the entry is to the closest other candidate (centroids)
+
+
+class _RowFile:
+    """A saved 2-D ``.npy`` array whose row slices are read from the file on demand."""
+
+    def __init__(self, path: Path) -> None:
+        with path.open("rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read(fh)
+            self._offset = fh.tell()
+        if fortran or len(shape) != 2:
+            raise ValueError(f"{path}: not a C-ordered matrix")
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self._row_bytes = shape[1] * self.dtype.itemsize
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self.shape[0])
+        count = max(stop - start, 0)
+        raw = os.pread(self._fd, count * self._row_bytes, self._offset + start * self._row_bytes)
+        return np.frombuffer(raw, dtype=self.dtype).reshape(count, self.shape[1])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self[0 : self.shape[0]]
+        return whole.astype(dtype) if dtype is not None else whole
+
+    def __del__(self) -> None:
+        try:
+            os.close(self._fd)
+        except (OSError, AttributeError):
+            pass
 
 
 class HybridIndex:
@@ -194,7 +234,12 @@ class HybridIndex:
         if meta.get("format") != FORMAT_VERSION or meta.get("model") != dense.MODEL:
             raise ValueError(f"index in {folder} has format {meta.get('format')}")
         names = ("idf", "indptr", "post_doc", "post_w", "emb", "centroid", "phr_ptr", "audience")
-        arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in names}
+        arrays: dict[str, Any] = {
+            n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in names if n != "emb"
+        }
+        # The phrasing rows are read a few at a time with pread, not mapped: a mapping would
+        # fault in (and keep resident) the pages around every row ever read.
+        arrays["emb"] = _RowFile(folder / "emb.npy")
         return cls(arrays, meta)
 
     # ------------------------------------------------------------------ search
@@ -257,9 +302,10 @@ class HybridIndex:
         if rows is None:
             return np.asarray(self._a["centroid"] @ v, dtype=np.float32)
         ptr = self._a["phr_ptr"]
+        emb = self._a["emb"]
         out = []
         for r in rows:
-            block = np.asarray(self._a["emb"][int(ptr[r]) : int(ptr[r + 1])], dtype=np.float32)
+            block = np.asarray(emb[int(ptr[r]) : int(ptr[r + 1])], dtype=np.float32)
             out.append(float((block @ v).max()) if len(block) else -1.0)
         return np.asarray(out, dtype=np.float32)
 

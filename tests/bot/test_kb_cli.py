@@ -138,7 +138,10 @@ def test_eval_warns_when_the_labels_belong_to_another_kb(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
     questions = tmp_path / "q.jsonl"
-    cases = [{"text": "门锁没电了", "expect": "lock_battery_low"}, {"text": "在吗", "expect": "none"}]
+    cases = [
+        {"text": "门锁没电了", "expect": "lock_battery_low"},
+        {"text": "在吗", "expect": "none"},
+    ]
     questions.write_text("\n".join(json.dumps(c, ensure_ascii=False) for c in cases), "utf-8")
     result = runner.invoke(args=["kb", "eval", "--kb", str(DATA / "kb_test.jsonl"), str(questions)])
     assert result.exit_code == 0, result.output

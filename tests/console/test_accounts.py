@@ -168,3 +168,44 @@ def test_the_console_speaks_english_on_request(app: Flask, agent: int) -> None:
     sign_in(client, "alice")
     html = client.get("/console/?lang=en").get_data(as_text=True)
     assert "Waiting for a person" in html and "等待人工" not in html
+
+
+def test_supervisors_set_groups_and_duty_admins_roles_and_disable(app: Flask, agent: int) -> None:
+    make_staff(app, "sue", role="supervisor")
+    make_staff(app, "ann", role="admin")
+    boss = new_client(app)
+    sign_in(boss, "sue")
+    token = form_token(boss, "/console/team")
+    response = boss.post(
+        f"/console/team/{agent}",
+        data={"csrf_token": token, "groups": ["cameras", "installers"], "on_duty": "1"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        member = db.session.get(Staff, agent)
+        assert member.groups == ["cameras", "installers"] and member.on_duty
+    # A supervisor cannot hand out roles; an admin can, and can disable.
+    assert (
+        boss.post(
+            f"/console/team/{agent}",
+            data={"csrf_token": token, "groups": ["cameras"], "role": "admin"},
+        ).status_code
+        == 403
+    )
+    admin = new_client(app)
+    sign_in(admin, "ann")
+    token = form_token(admin, "/console/team")
+    admin.post(
+        f"/console/team/{agent}",
+        data={"csrf_token": token, "groups": ["cameras"], "role": "supervisor", "disable": "1"},
+    )
+    with app.app_context():
+        member = db.session.get(Staff, agent)
+        assert member.role == "supervisor" and not member.active and not member.on_duty
+        assert "staff.update" in db.session.scalars(select(AuditEntry.action)).all()
+    empty = admin.post(f"/console/team/{agent}", data={"csrf_token": token}, follow_redirects=True)
+    assert "至少选择一个技能组" in empty.get_data(as_text=True)
+    agent_client = new_client(app)
+    make_staff(app, "joe")
+    sign_in(agent_client, "joe")
+    assert agent_client.get("/console/team").status_code == 403

@@ -161,3 +161,36 @@ def test_someone_else_with_the_same_phone_is_not_shown_the_ticket(
         say(app, "o_other", text)
     reply = say(app, "o_other", "确认")
     assert "无需重复提交" in reply and number not in reply and "/t/" not in reply
+
+
+def test_two_workers_at_the_same_moment_take_turns(
+    app: Flask, make_app: Callable[..., Flask], catalog: Catalog
+) -> None:
+    """Two deliveries of one user hit two workers at once: handled one after the other."""
+    import threading
+
+    u = "o_race"
+    say(app, u, "报修")
+    say(app, u, catalog.in_warranty.serial)
+    workers = [make_app(JOBS_EAGER=True), make_app(JOBS_EAGER=True)]
+    replies: dict[str, str] = {}
+    start = threading.Barrier(2)
+
+    def deliver(worker: Flask, text: str) -> None:
+        start.wait()
+        replies[text] = say(worker, u, text)
+
+    threads = [
+        threading.Thread(target=deliver, args=(workers[0], "画面发黑")),
+        threading.Thread(target=deliver, args=(workers[1], "张先生")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert set(replies) == {"画面发黑", "张先生"}
+    with app.app_context():
+        form = db.session.get(RequestForm, u)
+        # Whichever came first was the fault, the other the next answer: nothing lost.
+        assert form.turns == 4 and "fault" in form.values
+        assert form.values.get("contact_name") == "张先生" or form.values["fault"] == "张先生"
