@@ -1,4 +1,5 @@
-"""Benchmark: console queue and ticket pages with 100k tickets and 1M messages (p50 <= 50 ms).
+"""Benchmark: console queue and ticket pages with 100k tickets and 1M messages (p50 <= 50 ms),
+and the reports page.
 
     .venv/bin/python benchmarks/console_queue.py [--tickets 100000] [--messages 1000000]
         [--waiting 40] [--requests 200]
@@ -198,9 +199,24 @@ def main() -> None:
             p50, p95 = timed(client, path, args.requests)
             verdict = "ok" if p50 <= 50 else "OVER TARGET"
             print(f"  {label:<36} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   {verdict}")
-        # The reports page reads the whole period (no target; shown for sizing).
-        p50, _ = timed(client, "/console/reports?days=14", 3)
-        print(f"  {'reports page /console/reports (14 d)':<36} p50 {p50:6.1f} ms   (3 requests)")
+        # The reports page (target: well under 1 s). The first view counts the settled days into
+        # the daily rollup once; later views read it and recount yesterday and today at most
+        # every reports.LIVE_TTL, so both costs are shown besides the usual one.
+        reports_path = "/console/reports?days=14"
+        start = time.perf_counter()
+        assert client.get(reports_path).status_code == 200
+        cold = (time.perf_counter() - start) * 1000
+        print(f"  {'reports page, first view (rollup)':<36} {cold:8.1f} ms")
+        with app.app_context():
+            db.session.execute(text("DELETE FROM settings WHERE key LIKE 'reports:live:%'"))
+            db.session.commit()
+        start = time.perf_counter()
+        assert client.get(reports_path).status_code == 200
+        recount = (time.perf_counter() - start) * 1000
+        print(f"  {'reports page, live days recounted':<36} {recount:8.1f} ms")
+        p50, p95 = timed(client, reports_path, max(3, min(args.requests, 50)))
+        label = "reports page /console/reports (14 d)"
+        print(f"  {label:<36} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

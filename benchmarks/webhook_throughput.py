@@ -108,7 +108,8 @@ def statements_per_message(questions: list[str]) -> dict[str, Any]:
     event.listen(engine, "begin", lambda conn: seen.append("BEGIN"))
     event.listen(engine, "commit", lambda conn: seen.append("COMMIT"))
     event.listen(engine, "checkout", lambda *a: seen.append("(pool checkout)"))
-    client.post(second.path, data=second.body, content_type="text/xml")
+    response = client.post(second.path, data=second.body, content_type="text/xml")
+    print("measured delivery:", response.status_code, loadgen.reply_text(response.data))
     with app.app_context():
         db.engine.dispose()
     trips = [s for s in seen if s != "(pool checkout)"]

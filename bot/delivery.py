@@ -96,11 +96,15 @@ def _probe(app: Flask) -> None:
 
 
 def _within_deadline(inbound: Inbound, dispatch: Dispatch, started: float) -> str:
-    with dbguard.deadline(current_app.config["DB_REPLY_DEADLINE"]):
-        if inbound.kind in {"text", "voice"} or inbound.event == "click":
-            # Wait for the index (briefly) before taking any lock, not while holding the row.
-            kb.snapshot()
-            db.session.rollback()
+    limit = current_app.config["DB_REPLY_DEADLINE"]
+    if inbound.kind in {"text", "voice"} or inbound.event == "click":
+        # Wait for the index (briefly) before taking any lock, not while holding the user's
+        # row; its one database read (the KB revision, at most once a second) is bounded too.
+        with dbguard.deadline(limit):
+            kb.latest_revision()
+        kb.snapshot()
+        db.session.rollback()
+    with dbguard.deadline(limit):
         try:
             return _attempt(inbound, dispatch)
         except DBAPIError as exc:

@@ -10,7 +10,7 @@ from flask import Flask
 from kefu.handoffs import duty
 from kefu.i18n import localized
 
-from . import auth, conversations, devices, knowledge, reports, team, tickets
+from . import auth, conversations, devices, knowledge, reports, team, tickets, video
 from .api import bp as api_bp
 from .blueprint import bp
 
@@ -25,6 +25,7 @@ __all__ = [
     "reports",
     "team",
     "tickets",
+    "video",
 ]
 
 

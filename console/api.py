@@ -188,6 +188,8 @@ def ticket_json(ticket: Ticket, full: bool = False) -> dict[str, Any]:
         "serial": ticket.serial,
         "model": ticket.model_code,
         "assignee": names.get(ticket.assignee_id or 0),
+        # Set while the assignee has not taken the ticket yet (it moves on if they do not).
+        "offered_at": _iso(ticket.offered_at),
         "created_at": ticket.created_at.isoformat(),
         "first_response_due": _iso(ticket.first_response_due),
         "resolution_due": _iso(ticket.resolution_due),
@@ -282,6 +284,10 @@ def ticket_patch(number: str) -> Response:
                 return _error(400, "bad_state")
             if state == TicketState.WAITING_CUSTOMER and not note.strip():
                 return _error(400, "note_required", "say what the customer should provide")
+            me = _me()
+            if found.offered_at is not None and found.assignee_id == me.id:
+                # The agent it was offered to works it: that takes it.
+                handoffs.take_ticket(found, me, t, notify=state == TicketState.ASSIGNED)
             tickets.transition(found, state, _actor(), note or None, now=t)
             if state == TicketState.RESOLVED:
                 csat.ask(found.id, found.number, found.openid, t)
@@ -292,10 +298,24 @@ def ticket_patch(number: str) -> Response:
     return jsonify(ticket_json(found, full=True))
 
 
+@bp.get("/photos/<int:photo_id>")
+def photo(photo_id: int) -> Response:
+    """A photo a user sent in a conversation, as JPEG (``size=thumb`` for the preview)."""
+    from .conversations import photo_file
+
+    thumb = request.args.get("size") == "thumb"
+    path = photo_file(photo_id, thumb)
+    if not thumb:
+        audit.record(_actor(), "chat_photo.view", "chat_photo", str(photo_id))
+        db.session.commit()
+    return Response(path.read_bytes(), mimetype="image/jpeg")
+
+
 def tickets_assign_none(ticket: Ticket) -> None:
     """Take the assignee off a ticket (audited)."""
     before = ticket.assignee_id
     ticket.assignee_id = None
+    ticket.offered_at = None
     audit.record(
         _actor(),
         "ticket.assign",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
@@ -9,7 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from kefu import handoffs, staff, tickets
+from kefu import chat_photos, handoffs, staff, tickets
 from kefu.extensions import db
 from kefu.handoffs import CannedReply, HandoffError
 from kefu.models import Handoff
@@ -247,3 +248,27 @@ def canned_delete(row_id: int) -> Response:
     db.session.commit()
     flash(_("已删除"), "ok")
     return redirect(url_for(".canned"))
+
+
+def photo_file(photo_id: int, thumb: bool) -> Path:
+    """The stored file of a user's photo (or its preview); 404 while it is not stored."""
+    photo = db.session.get(chat_photos.ChatPhoto, photo_id)
+    if photo is None or photo.status != chat_photos.PhotoStatus.STORED or not photo.sha256:
+        abort(404)
+    path = chat_photos.path_for(photo.sha256, thumb=thumb)
+    if not path.is_file():
+        abort(404)
+    return path
+
+
+@bp.get("/photo/<int:photo_id>")
+def chat_photo(photo_id: int) -> Response:
+    """A photo a user sent in the conversation (staff only; ``size=thumb`` for the preview)."""
+    thumb = request.args.get("size") == "thumb"
+    path = photo_file(photo_id, thumb)
+    if not thumb:
+        # Opening the full picture is audited; the transcript's previews are not.
+        record("chat_photo.view", "chat_photo", photo_id)
+        db.session.commit()
+    # Read whole (a cleaned photo is a few hundred KB), so no file handle outlives the request.
+    return Response(path.read_bytes(), mimetype="image/jpeg")

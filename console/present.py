@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import url_for
+from flask import request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from kefu import handoffs
+from kefu import chat_photos, handoffs
 from kefu.extensions import db
 from kefu.models import ChatMessage, Handoff
 from kefu.outbox import OutboxMessage
@@ -107,7 +107,7 @@ def handoff_rows(
 
 def author(line: ChatMessage) -> str:
     """ "user", "bot" or "agent"."""
-    if line.direction == "in":
+    if line.direction in ("in", "web"):  # "web": sent from a kefu page, not through WeChat
         return "user"
     return "agent" if line.staff_id else "bot"
 
@@ -157,6 +157,7 @@ def line_dicts(lines: list[ChatMessage]) -> list[dict[str, Any]]:
     """Transcript lines as JSON: who, text, time, and for agent lines the delivery."""
     names = staff_names({m.staff_id for m in lines if m.staff_id})
     sent = deliveries(lines)
+    pictures = chat_photos.for_lines([m.id for m in lines if m.text == chat_photos.LINE_TEXT])
     zone = handoffs.duty().tz
     out = []
     for m in lines:
@@ -172,6 +173,23 @@ def line_dicts(lines: list[ChatMessage]) -> list[dict[str, Any]]:
                 "delivery": css or None,
                 "delivery_label": words or None,
                 "error_code": sent[m.id].error_code if m.id in sent else None,
+                "photo": photo_dict(pictures[m.id]) if m.id in pictures else None,
             }
         )
     return out
+
+
+def photo_dict(photo: chat_photos.ChatPhoto) -> dict[str, Any]:
+    """A user's photo as the transcript shows it: links to the staff-only image, or why not."""
+    stored = photo.status == chat_photos.PhotoStatus.STORED
+    # The API's clients get the API's route (bearer tokens); pages get the console's.
+    endpoint = "api.photo" if request.blueprint == "api" else "console.chat_photo"
+    return {
+        "status": photo.status,
+        "url": url_for(endpoint, photo_id=photo.id) if stored else None,
+        "thumb_url": url_for(endpoint, photo_id=photo.id, size="thumb") if stored else None,
+        "label": {
+            chat_photos.PhotoStatus.PENDING: _("图片下载中"),
+            chat_photos.PhotoStatus.STORED: _("查看原图"),
+        }.get(photo.status, _("图片无法获取（已过期或不是有效图片）")),
+    }

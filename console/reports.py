@@ -23,7 +23,7 @@ def reports() -> str:
     """Messages, containment, handoffs, deadlines, tickets by model and fault, CSAT, gaps."""
     days = _days()
     report = figures.build(now(), days=days)
-    return render_template(
+    page = render_template(
         "console/reports.html",
         r=report,
         days=days,
@@ -31,6 +31,8 @@ def reports() -> str:
         reason_items=[(reason_label(k), v) for k, v in report.handoffs_by_reason.most_common()],
         csat_items=[(f"{s}★", report.csat_scores.get(s, 0)) for s in range(5, 0, -1)],
     )
+    db.session.commit()  # the settled days counted for this page are kept for the next one
+    return page
 
 
 @bp.get("/reports.csv")

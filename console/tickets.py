@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
@@ -135,6 +135,7 @@ def ticket(number: str) -> str:
         overdue=is_overdue(tk, t),
         rating=rating,
         window=handoffs.window(tk.openid, t),
+        reassign_minutes=int(current_app.config["TICKET_REASSIGN_MINUTES"]),
         flag_label=lambda f: label(validation.FLAG_LABELS.get(f), f),
         now=t,
     )
@@ -145,28 +146,19 @@ def ticket(number: str) -> str:
 
 def route(ticket: Ticket, at: datetime) -> staff.Staff | None:
     """The on-duty agent whose turn it is in the ticket's skill group (by category and level)."""
-    category = ticket.device.model.series.category if ticket.device else None
-    group = handoffs.group_for(category, ticket.level, handoffs.role_of(ticket.openid))
-    member = handoffs.pick_agent(group)
-    if member is not None:
-        member.last_assigned_at = at
-    return member
+    return handoffs.pick_agent(handoffs.ticket_group(ticket))
 
 
-def assign_ticket(ticket: Ticket, member: staff.Staff | None, who: str, at: datetime) -> None:
-    """Set the ticket's assignee (audited); a new or checked ticket becomes "assigned"."""
-    before = ticket.assignee_id
-    ticket.assignee_id = member.id if member else None
-    audit.record(
-        who,
-        "ticket.assign",
-        "ticket",
-        ticket.number,
-        before={"assignee": before},
-        after={"assignee": ticket.assignee_id},
-    )
-    if member is not None and ticket.state in {TicketState.NEW, TicketState.VALIDATED}:
-        tickets.transition(ticket, TicketState.ASSIGNED, who, now=at)
+def assign_ticket(ticket: Ticket, member: staff.Staff, by: staff.Staff, at: datetime) -> None:
+    """Give the ticket to ``member``: taken at once when it is ``by`` themself, else offered.
+
+    An offered ticket waits for its agent to take it (接单) and moves on to the group's next
+    on-duty agent after TICKET_REASSIGN_MINUTES.
+    """
+    if member.id == by.id:
+        handoffs.take_ticket(ticket, by, at)
+    else:
+        handoffs.offer_ticket(ticket, member, f"staff:{by.username}", at)
 
 
 def reply_to_customer(ticket: Ticket, text: str, who: str, member_id: int, at: datetime) -> bool:
@@ -193,6 +185,12 @@ def apply(
     """
     who = f"staff:{member.username}"
     note = (form.get("note") or "").strip()
+    if ticket.offered_at is not None and ticket.assignee_id == member.id and action != "assign":
+        # Working an offered ticket takes it; a state change of its own tells the customer.
+        handoffs.take_ticket(ticket, member, at, notify=action not in NOTIFYING)
+    if action == "take":
+        handoffs.take_ticket(ticket, member, at)
+        return _("已接单")
     if action == "assign":
         target = form.get("staff_id", "")
         if target == "auto":
@@ -203,7 +201,7 @@ def apply(
             chosen = member if target == "me" else staff.load(parse_int(target))
             if chosen is None:
                 raise TicketError("请选择负责人", "choose an assignee")
-        assign_ticket(ticket, chosen, who, at)
+        assign_ticket(ticket, chosen, member, at)
         return _("已分配给 %(name)s", name=chosen.display_name)
     if action == "level":
         level = form.get("level", "")
@@ -219,8 +217,7 @@ def apply(
             if current is None or group not in (current.groups or []):
                 chosen = handoffs.pick_agent(group)
                 if chosen is not None:
-                    chosen.last_assigned_at = at
-                    assign_ticket(ticket, chosen, who, at)
+                    assign_ticket(ticket, chosen, member, at)
         return _("级别已改为 %(level)s", level=label(tickets.LEVEL_LABELS.get(level), level))
     if action == "priority":
         priority = form.get("priority", "")
@@ -261,12 +258,25 @@ def apply(
     raise TicketError("未知操作", "unknown action")
 
 
-ACTIONS = ("assign", "level", "priority", "reply", "note", "ask", "resolve", "close", "reopen")
+ACTIONS = (
+    "take",
+    "assign",
+    "level",
+    "priority",
+    "reply",
+    "note",
+    "ask",
+    "resolve",
+    "close",
+    "reopen",
+)
+# Actions whose own state change tells the customer (so taking the ticket first stays silent).
+NOTIFYING = frozenset({"ask", "resolve", "close", "reopen"})
 
 
 @bp.post("/t/<number>/<action>")
 def ticket_action(number: str, action: str) -> Response:
-    """A ticket action: assign, level, priority, reply, note, ask, resolve, close, reopen."""
+    """A ticket action: take, assign, level, priority, reply, note, ask, resolve, close, reopen."""
     if action not in ACTIONS:
         abort(404)
     tk = _ticket(number)

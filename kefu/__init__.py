@@ -52,7 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app)
     login_manager.init_app(app)
     # The console's tables (staff, handoff queue, ratings) are referenced by the core's.
-    from . import accounts, csat, handoffs, i18n, staff  # noqa: F401
+    from . import accounts, csat, handoffs, i18n, staff, video  # noqa: F401
 
     login_manager.user_loader(accounts.load_installer)
     i18n.init_app(app)

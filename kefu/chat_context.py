@@ -18,7 +18,6 @@ from .catalog import devices, warranty
 from .catalog.content import REVISION_KEY as CATALOG_REVISION
 from .catalog.models import Device, ProductModel, Series
 from .extensions import db
-from .models import Conversation
 
 __all__ = ["is_repeat", "products_for", "warranty_reply"]
 
@@ -64,24 +63,20 @@ def _products_of(device: Device) -> set[str]:
     return {device.model.code.upper(), device.model.series.category}
 
 
-def products_for(openid: str, message: str) -> frozenset[str]:
-    """Products the message or the conversation names: model codes and their categories."""
+def products_for(message: str, device_id: int | None = None) -> frozenset[str]:
+    """Products the message names (model codes, serials) or else the conversation's device."""
     found: set[str] = set()
     models = _model_categories()
     for code in _codes(message):
         if code in models:
             found |= {code, models[code]}
     device = _device_in(message)
-    if device is None and not found:
-        # The message's upsert has the row in the session already: no query for it.
-        conv = db.session.get(Conversation, openid)
-        device_id = conv.device_id if conv is not None else None
-        if device_id is not None:
-            device = db.session.scalar(
-                select(Device)
-                .where(Device.id == device_id)
-                .options(joinedload(Device.model).joinedload(ProductModel.series))
-            )
+    if device is None and not found and device_id is not None:
+        device = db.session.scalar(
+            select(Device)
+            .where(Device.id == device_id)
+            .options(joinedload(Device.model).joinedload(ProductModel.series))
+        )
     if device is not None:
         found |= _products_of(device)
     return frozenset(found)

@@ -90,6 +90,9 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         # (and the user is told again), and before an offered one moves to the next agent.
         "HANDOFF_PICKUP_MINUTES": int(os.environ.get("HANDOFF_PICKUP_MINUTES", "5")),
         "HANDOFF_REASSIGN_MINUTES": int(os.environ.get("HANDOFF_REASSIGN_MINUTES", "3")),
+        # Minutes a ticket routed to an agent may wait for them to take it (接单) before the
+        # sweep offers it to the group's next on-duty agent.
+        "TICKET_REASSIGN_MINUTES": int(os.environ.get("TICKET_REASSIGN_MINUTES", "30")),
         # When agents are on duty, in TIMEZONE: "09:00-18:00", days 1 (Mon) to 7 (Sun).
         "CONSOLE_DUTY_HOURS": os.environ.get("CONSOLE_DUTY_HOURS", "09:00-21:00"),
         "CONSOLE_DUTY_DAYS": os.environ.get("CONSOLE_DUTY_DAYS", "1-7"),
@@ -132,9 +135,24 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "RISK_PHONE_DAYS": int(os.environ.get("RISK_PHONE_DAYS", "30")),
         # Proof-of-purchase photos: stored here (never under MEDIA_ROOT), with upload caps.
         "PROOF_ROOT": os.environ.get("PROOF_ROOT") or str(Path(instance_path) / "proofs"),
+        # Photos users send while an agent owns the conversation (never under MEDIA_ROOT).
+        "CHAT_PHOTO_ROOT": os.environ.get("CHAT_PHOTO_ROOT")
+        or str(Path(instance_path) / "chat-photos"),
         "PROOF_MAX_BYTES": int(os.environ.get("PROOF_MAX_BYTES", str(10 * 1024 * 1024))),
         "PROOF_MAX_PIXELS": int(os.environ.get("PROOF_MAX_PIXELS", "40000000")),
         "REQUEST_SUBMIT_LIMIT": os.environ.get("REQUEST_SUBMIT_LIMIT", "10/hour;30/day"),
+        # Video guidance: minutes a link can be used to join; STUN and TURN URLs (comma
+        # separated); coturn's static-auth-secret and the lifetime of the credentials kefu
+        # issues; whether calls are recorded (the customer must agree); the largest clip.
+        "VIDEO_LINK_MINUTES": int(os.environ.get("VIDEO_LINK_MINUTES", "10")),
+        "VIDEO_STUN_URLS": os.environ.get("VIDEO_STUN_URLS", ""),
+        "VIDEO_TURN_URLS": os.environ.get("VIDEO_TURN_URLS", ""),
+        "VIDEO_TURN_SECRET": os.environ.get("VIDEO_TURN_SECRET", ""),
+        "VIDEO_TURN_TTL": int(os.environ.get("VIDEO_TURN_TTL", "7200")),
+        "VIDEO_RECORDING": _bool(os.environ.get("VIDEO_RECORDING")),
+        "VIDEO_UPLOAD_MAX_BYTES": int(
+            os.environ.get("VIDEO_UPLOAD_MAX_BYTES", str(50 * 1024 * 1024))
+        ),
         # Manuals, photos and firmware named by a relative path live here (served at /media/).
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT") or str(Path(instance_path) / "media"),
         # Self-service site. Rate limits share Redis with everything else, so every worker

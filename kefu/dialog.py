@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from . import accounts, chat_context, csat, handoffs, kb
+from . import accounts, chat_context, chat_photos, csat, handoffs, kb
 from .catalog import devices
 from .catalog.models import Device
 from .extensions import db, insert_for
@@ -184,12 +184,13 @@ def respond(
     # Search the whole KB, then filter: when the best match is for installers only, an end user
     # is told so rather than handed the next-best entry, which would be a wrong answer.
     # The scanned device, or a serial or model code in the message, narrows the entries.
-    products = chat_context.products_for(openid, message)
+    products = chat_context.products_for(message, conv.device_id)
     result: Understanding = understand(message[:UNDERSTOOD_CHARS], snap.index, INSTALLER, products)
     if result.kind == "handoff":
         return hand_off(conv, result.reason or "requested", now)
-    if chat_context.is_repeat(message, _previous_question(openid)):
-        # The same message twice: the reply did not help, so a person takes over.
+    if result.kind != "answer" and chat_context.is_repeat(message, _previous_question(openid)):
+        # The same unanswered message twice: the reply did not help, so a person takes over
+        # (an answered message costs no lookup of the previous one).
         return hand_off(conv, "repeated_failure", now)
     warranty_text = chat_context.warranty_reply(message)
     if warranty_text is not None:
@@ -299,6 +300,7 @@ def end_human_session(openid: str) -> None:
 
 def forget_user(openid: str) -> None:
     """Remove a user's personal data (they unfollowed): state, transcript, openid on records."""
+    chat_photos.forget(openid)
     db.session.execute(delete(ChatMessage).where(ChatMessage.openid == openid))
     db.session.execute(delete(Conversation).where(Conversation.openid == openid))
     db.session.execute(delete(Subscriber).where(Subscriber.openid == openid))
@@ -322,11 +324,15 @@ def forget_user(openid: str) -> None:
     # Open request forms go; tickets lose the openid (see kefu.tickets.service.forget).
     forget_requests(openid)
     csat.forget(openid)
+    from . import video
+
+    video.forget(openid)
 
 
 def prune(now: datetime) -> None:
     """Delete dedupe records and transcript lines past their retention period."""
     db.session.execute(delete(InboundMessage).where(InboundMessage.created_at < now - DEDUPE_KEEP))
+    chat_photos.prune(now - TRANSCRIPT_KEEP)
     db.session.execute(delete(ChatMessage).where(ChatMessage.created_at < now - TRANSCRIPT_KEEP))
 
 
@@ -493,6 +499,10 @@ def handle(inbound: Inbound, now: datetime | None = None) -> Reply:
             return _say(_conversation(inbound.openid, now), Reply("request", form_reply), now)
     if inbound.kind in MEDIA_KINDS:
         if with_human(inbound.openid, now):
+            if inbound.kind == "image":
+                # The agent sees the photo itself: fetched from WeChat by a background job.
+                chat_photos.received(inbound.openid, inbound.extra.get("media_id", ""), now)
+                return Reply("with_human")
             # The agent's transcript shows that something arrived (the media stays in WeChat).
             _log(inbound.openid, "in", MEDIA_LINES[inbound.kind], now)
             return Reply("with_human")

@@ -13,6 +13,7 @@ import re
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -21,7 +22,7 @@ from flask.cli import AppGroup
 from sqlalchemy import ForeignKey, Integer, String, Text, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from . import accounts
+from . import accounts, chat_photos, reports
 from .catalog.models import Device
 from .extensions import db
 from .models import ChatMessage, Conversation, Handoff, Subscriber, UTCDateTime, utcnow
@@ -573,7 +574,15 @@ def sweep(now: datetime) -> dict[str, int]:
     and route unassigned tickets."""
     from . import outbox
 
-    done = {"overdue": 0, "reassigned": 0, "offered": 0, "idle": 0, "tickets_routed": 0}
+    done = {
+        "overdue": 0,
+        "reassigned": 0,
+        "offered": 0,
+        "idle": 0,
+        "tickets_routed": 0,
+        "tickets_reassigned": 0,
+        "photos_requeued": 0,
+    }
     reassign_after = timedelta(minutes=current_app.config["HANDOFF_REASSIGN_MINUTES"])
     hours = duty()
     # In wechat_kf mode WeChat's tool holds the queue; kefu cannot see claims there.
@@ -612,7 +621,10 @@ def sweep(now: datetime) -> dict[str, int]:
                 )
                 done["reassigned"] += 1
     if hours.on(now):
+        done["tickets_reassigned"] = reassign_tickets(now)
         done["tickets_routed"] = route_tickets(now)
+    done["photos_requeued"] = chat_photos.requeue_lost(now)
+    reports.roll_up(now)
     idle = timedelta(minutes=current_app.config["HANDOFF_IDLE_MINUTES"])
     stale = db.session.scalars(
         select(Conversation).where(
@@ -628,9 +640,8 @@ def sweep(now: datetime) -> dict[str, int]:
 
 
 def route_tickets(now: datetime, limit: int = 200) -> int:
-    """Give unassigned new or checked tickets to their group's on-duty agents, in turn."""
-    from . import audit
-    from .tickets import Ticket, TicketState, transition
+    """Offer unassigned new or checked tickets to their group's on-duty agents, in turn."""
+    from .tickets import Ticket, TicketState
 
     rows = db.session.scalars(
         select(Ticket)
@@ -643,24 +654,110 @@ def route_tickets(now: datetime, limit: int = 200) -> int:
     ).all()
     routed = 0
     for ticket in rows:
-        category = ticket.device.model.series.category if ticket.device else None
-        agent = pick_agent(group_for(category, ticket.level, role_of(ticket.openid)))
+        agent = pick_agent(ticket_group(ticket))
         if agent is None:
             continue
-        agent.last_assigned_at = now
-        ticket.assignee_id = agent.id
+        offer_ticket(ticket, agent, "system", now, note="routing")
+        routed += 1
+    return routed
+
+
+def ticket_group(ticket: Any) -> str:
+    """The skill group of a ticket: its device's category, its level, the customer's role."""
+    category = ticket.device.model.series.category if ticket.device else None
+    return group_for(category, ticket.level, role_of(ticket.openid))
+
+
+def offer_ticket(
+    ticket: Any, agent: Staff, actor: str, now: datetime, note: str | None = None
+) -> None:
+    """Give ``ticket`` to ``agent`` to take (接单); unacknowledged, it moves on in the sweep.
+
+    Being offered a ticket is not a response to the customer: the ticket stays new or checked,
+    and its first-response clock keeps running until the agent takes it.
+    """
+    from . import audit
+
+    before = ticket.assignee_id
+    ticket.assignee_id = agent.id
+    ticket.offered_at = now
+    agent.last_assigned_at = now
+    audit.record(
+        actor,
+        "ticket.assign",
+        "ticket",
+        ticket.number,
+        before={"assignee": before},
+        after={"assignee": agent.id, "offered": True},
+        note=note,
+    )
+
+
+def take_ticket(ticket: Any, member: Staff, now: datetime, notify: bool = True) -> None:
+    """``member`` takes the ticket: it is theirs, in progress, and the customer is told.
+
+    Taking a new or checked ticket moves it to "assigned", which is its first response.
+    """
+    from . import audit
+    from .tickets import TicketState, transition
+
+    before = ticket.assignee_id
+    acknowledged = ticket.offered_at is not None and before == member.id
+    ticket.assignee_id = member.id
+    ticket.offered_at = None
+    who = f"staff:{member.username}"
+    if before != member.id:
+        member.last_assigned_at = now
         audit.record(
-            "system",
+            who,
             "ticket.assign",
             "ticket",
             ticket.number,
-            before={"assignee": None},
-            after={"assignee": agent.id},
-            note="routing",
+            before={"assignee": before},
+            after={"assignee": member.id},
         )
-        transition(ticket, TicketState.ASSIGNED, "system", now=now)
-        routed += 1
-    return routed
+    elif acknowledged:
+        audit.record(who, "ticket.take", "ticket", ticket.number, after={"assignee": member.id})
+    if ticket.state in (TicketState.NEW, TicketState.VALIDATED):
+        transition(ticket, TicketState.ASSIGNED, who, now=now, notify=notify)
+
+
+def reassign_tickets(now: datetime, limit: int = 200) -> int:
+    """Move tickets their agent has not taken within TICKET_REASSIGN_MINUTES to the next one."""
+    from . import audit
+    from .tickets import OPEN_STATES, Ticket
+
+    after = timedelta(minutes=current_app.config["TICKET_REASSIGN_MINUTES"])
+    rows = db.session.scalars(
+        select(Ticket)
+        .where(
+            Ticket.offered_at.is_not(None),
+            Ticket.offered_at <= now - after,
+            Ticket.state.in_(list(OPEN_STATES)),
+        )
+        .order_by(Ticket.offered_at, Ticket.id)
+        .limit(limit)
+    ).all()
+    moved = 0
+    for ticket in rows:
+        previous = ticket.assignee_id
+        agent = pick_agent(ticket_group(ticket), exclude={previous} if previous else None)
+        if agent is None:
+            continue  # nobody else on duty: it stays offered, and is tried again next sweep
+        ticket.assignee_id = agent.id
+        ticket.offered_at = now
+        agent.last_assigned_at = now
+        audit.record(
+            "system",
+            "ticket.reassign",
+            "ticket",
+            ticket.number,
+            before={"assignee": previous},
+            after={"assignee": agent.id},
+            note=f"{int(after.total_seconds() // 60)} 分钟未接单 / not taken in time",
+        )
+        moved += 1
+    return moved
 
 
 def sweep_job() -> None:

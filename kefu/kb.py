@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import multiprocessing
 import re
 import shutil
 import threading
@@ -323,7 +324,9 @@ def snapshot() -> Snapshot:
     cached = _snapshots.get(key)
     if cached and cached[0] == revision:
         return cached[1]
-    if cached and len(cached[1].index) >= BACKGROUND_REBUILD_ENTRIES:
+    # A served worker (warm_up ran) never rebuilds on a message: the new KB may be far larger
+    # than the one it has. Elsewhere (CLI, tests) a small KB is rebuilt at once.
+    if cached and (len(cached[1].index) >= BACKGROUND_REBUILD_ENTRIES or key in _warmers):
         _rebuild_in_background(current_app._get_current_object(), key)  # type: ignore[attr-defined]
         return cached[1]
     if cached is None and key in _warmers:
@@ -432,7 +435,11 @@ def _rebuild_in_background(app: Flask, key: str) -> None:
     def work() -> None:
         try:
             with app.app_context():
-                _build(key, current_revision())
+                revision_now = current_revision()
+                db.session.remove()
+                if not (index_folder(revision_now) / "meta.json").exists():
+                    _build_elsewhere(app)  # not in this process: it is answering messages
+                _build(key, revision_now)
                 db.session.remove()
         except Exception:
             log.exception("rebuilding the knowledge-base index failed")
@@ -452,6 +459,7 @@ def drop_cached_indexes() -> None:
 
 # Per database: the thread loading this process's first index (see warm_up).
 _warmers: dict[str, threading.Thread] = {}
+_warm_up_started: dict[str, float] = {}
 _warmed = threading.Condition()
 
 
@@ -471,8 +479,12 @@ def warm_up(app: Flask) -> threading.Thread:
         def work() -> None:
             try:
                 with app.app_context():
+                    revision_now = current_revision()
+                    db.session.remove()
+                    if not (index_folder(revision_now) / "meta.json").exists():
+                        _build_elsewhere(app)
                     with _snapshot_lock:
-                        _build(key, current_revision())
+                        _build(key, revision_now)
                     db.session.remove()
             except Exception:
                 # Before `db upgrade` or while the database is away: retried on demand.
@@ -483,8 +495,49 @@ def warm_up(app: Flask) -> threading.Thread:
 
         thread = threading.Thread(target=work, name="kb-warm-up", daemon=True)
         _warmers[key] = thread
+        _warm_up_started[key] = time.monotonic()
         thread.start()
         return thread
+
+
+def _build_elsewhere(app: Flask) -> None:
+    """Build and save the current revision's index in a child process, and wait for it.
+
+    Embedding a large KB keeps a core busy for a long time and holds the interpreter lock,
+    so inside the worker it would starve the thread answering messages. A child process
+    builds it instead (one per machine at a time: a file lock; the others wait for it and then
+    load what it saved), and the worker maps the saved files.
+    """
+    config = {
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "KB_INDEX_DIR": app.config.get("KB_INDEX_DIR") or str(Path(app.instance_path) / "kb-index"),
+    }
+    child = multiprocessing.get_context("spawn").Process(
+        target=_build_saved_index, args=(config,), name="kb-index-build", daemon=True
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"the index build process exited with {child.exitcode}")
+
+
+def _build_saved_index(config: dict[str, Any]) -> None:
+    """Child process: build the current revision's index into KB_INDEX_DIR, unless it is there."""
+    import fcntl
+
+    from . import create_app
+
+    app = create_app(config)
+    with app.app_context():
+        folder = index_folder(current_revision())
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another worker's child may be building it
+            if not (folder / "meta.json").exists():
+                load_or_build_index(current_revision())
+        db.session.remove()
+        db.engine.dispose()
 
 
 def _wait_for_warm_up(app: Flask, key: str) -> Snapshot:
@@ -494,7 +547,9 @@ def _wait_for_warm_up(app: Flask, key: str) -> Snapshot:
             thread = None
     if thread is None:
         warm_up(app)
-    deadline = time.monotonic() + READY_WAIT_SECONDS
+    # Only the first messages after start wait (a small KB is ready by then); later ones are
+    # answered at once while a large one loads, or they would queue up behind each other.
+    deadline = _warm_up_started.get(key, time.monotonic()) + READY_WAIT_SECONDS
     with _warmed:
         while key not in _snapshots:
             left = deadline - time.monotonic()

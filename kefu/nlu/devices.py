@@ -15,13 +15,27 @@ from functools import cache
 
 from .text import _data_lines, normalize, synonyms
 
-__all__ = ["DEVICE_TYPES", "conflicts", "device_concepts", "entry_types", "message_types",
-           "type_names", "unknown_concepts"]
+__all__ = [
+    "DEVICE_TYPES",
+    "conflicts",
+    "device_concepts",
+    "entry_types",
+    "message_types",
+    "type_names",
+    "unknown_concepts",
+]
 
 _log = logging.getLogger(__name__)
 
 DEVICE_TYPES: tuple[str, ...] = (
-    "camera", "ptz", "4g", "recorder", "doorbell", "lock", "app", "cloud"
+    "camera",
+    "ptz",
+    "4g",
+    "recorder",
+    "doorbell",
+    "lock",
+    "app",
+    "cloud",
 )
 _BIT = {t: 1 << i for i, t in enumerate(DEVICE_TYPES)}
 _SERVICES = _BIT["app"] | _BIT["cloud"]
@@ -69,8 +83,11 @@ def _concept_bits() -> tuple[dict[str, int], dict[str, int]]:
 def unknown_concepts() -> list[str]:
     """Concepts listed in device_types.txt that synonyms.txt does not define (should be none)."""
     known = set(synonyms())
-    return [c for c in (normalize(line.split()[0]) for line in _data_lines("device_types.txt"))
-            if c not in known]
+    return [
+        c
+        for c in (normalize(line.split()[0]) for line in _data_lines("device_types.txt"))
+        if c not in known
+    ]
 
 
 @cache
@@ -131,8 +148,7 @@ def entry_types(
     if best_service > 0.0 and best_service >= best_device:
         # "用App对讲听不到声音", "添加设备提示已被其他账号绑定": the device word is incidental.
         return sum(_BIT[t] for t in ("app", "cloud") if score[t] == best_service)
-    return sum(_BIT[t] for t in DEVICE_TYPES if _BIT[t] & _DEVICES and
-               score[t] >= _MIN_TYPE_SCORE)
+    return sum(_BIT[t] for t in DEVICE_TYPES if _BIT[t] & _DEVICES and score[t] >= _MIN_TYPE_SCORE)
 
 
 def conflicts(message: int, entry: int) -> bool:

@@ -162,12 +162,14 @@ class KbIndex:
                 tag_concepts.update(tag_terms.concepts)
             answer_terms = analyze(doc.answer)
             answer = {t for t in answer_terms.all() if t[0] in _ANSWER_KINDS} - profile
-            self._doc_types.append(entry_types(
-                q_terms.concepts if q_terms else (),
-                [t.concepts for t in alt_terms],
-                tag_concepts,
-                answer_terms.concepts,
-            ))
+            self._doc_types.append(
+                entry_types(
+                    q_terms.concepts if q_terms else (),
+                    [t.concepts for t in alt_terms],
+                    tag_concepts,
+                    answer_terms.concepts,
+                )
+            )
             self._docs.append(doc)
             per_doc.append([*phrasings, profile])
             per_ans.append(answer)

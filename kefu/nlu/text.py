@@ -12,8 +12,16 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["Lexicon", "Terms", "analyze", "compact", "load_lexicon", "normalize", "synonyms",
-           "weak_concepts"]
+__all__ = [
+    "Lexicon",
+    "Terms",
+    "analyze",
+    "compact",
+    "load_lexicon",
+    "normalize",
+    "synonyms",
+    "weak_concepts",
+]
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _SPACE_RE = re.compile(r"\s+")
@@ -255,8 +263,9 @@ def analyze(text: str) -> Terms:
                 if a in _FUNCTION_CHARS or b in _FUNCTION_CHARS:
                     continue
                 bigrams.append(a + b)
-    return Terms(tuple(dict.fromkeys(concepts)), tuple(dict.fromkeys(words)),
-                 tuple(dict.fromkeys(bigrams)))
+    return Terms(
+        tuple(dict.fromkeys(concepts)), tuple(dict.fromkeys(words)), tuple(dict.fromkeys(bigrams))
+    )
 
 
 def has_cjk(text: str) -> bool:

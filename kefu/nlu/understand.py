@@ -86,8 +86,11 @@ def understand_rules(
     subjects = topics
     others = [c for c in topics if c not in device_concepts()]
     if others and any(
-        m.mismatch and (m.raw_evidence >= _PENALTY_DECIDED * matches[0].evidence
-                        or index.shares_concept(m.row, others))
+        m.mismatch
+        and (
+            m.raw_evidence >= _PENALTY_DECIDED * matches[0].evidence
+            or index.shares_concept(m.row, others)
+        )
         for m in matches
     ):
         # An entry about another device matched the rest of the message (or only the type

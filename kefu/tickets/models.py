@@ -87,6 +87,9 @@ class Ticket(db.Model):  # type: ignore[name-defined]
     assignee_id: Mapped[int | None] = mapped_column(
         ForeignKey("staff.id", ondelete="SET NULL"), index=True
     )
+    # Set while the assignee was given the ticket (by routing or a colleague) and has not taken
+    # it yet; the sweep moves it on after TICKET_REASSIGN_MINUTES (kefu.handoffs).
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     priority: Mapped[str] = mapped_column(String(8), default=Priority.NORMAL)
     request_type: Mapped[str] = mapped_column(String(16), default=RequestType.REPAIR)
     channel: Mapped[str] = mapped_column(String(8), default=Channel.CHAT)

@@ -68,11 +68,18 @@
   function chatPage(root) {
     var list = document.getElementById("transcript");
     var after = parseInt(root.dataset.after || "0", 10);
+    function photoHtml(photo) {
+      if (!photo) { return ""; }
+      if (!photo.url) { return '<p class="photo"><span class="muted">' + esc(photo.label) + "</span></p>"; }
+      return '<p class="photo"><a href="' + esc(photo.url) + '" target="_blank" rel="noopener" title="' +
+        esc(photo.label) + '"><img src="' + esc(photo.thumb_url) + '" alt="' + esc(root.dataset.labelPhoto) +
+        '" loading="lazy"></a></p>';
+    }
     function lineHtml(line) {
       var who = line.from === "user" ? root.dataset.labelUser : line.from === "bot" ? root.dataset.labelBot : line.agent;
       return '<li class="line from-' + esc(line.from) + '" data-id="' + line.id + '"><span class="who">' + esc(who) +
         '</span><time datetime="' + esc(line.at) + '">' + esc(line.time) + '</time><p class="text">' +
-        esc(line.text) + "</p>" + (line.delivery ? '<p class="delivery ' + esc(line.delivery) + '">' +
+        esc(line.text) + "</p>" + photoHtml(line.photo) + (line.delivery ? '<p class="delivery ' + esc(line.delivery) + '">' +
         esc(line.delivery_label) + "</p>" : "") + "</li>";
     }
     list.scrollTop = list.scrollHeight;

@@ -153,7 +153,9 @@ def test_csv_saved_by_chinese_excel_in_gbk_is_read(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
     path = tmp_path / "kb.csv"
-    path.write_bytes("id,question,answer\nlock_battery,门锁电池怎么换？,换4节5号电池。\n".encode("gbk"))
+    path.write_bytes(
+        "id,question,answer\nlock_battery,门锁电池怎么换？,换4节5号电池。\n".encode("gbk")
+    )
     result = runner.invoke(args=["kb", "import", str(path)])
     assert result.exit_code == 0, result.output
     with app.app_context():

@@ -256,3 +256,41 @@ def test_containment_does_not_count_a_return_on_the_same_topic_within_a_day(app:
         report = reports.build(now, days=7)
     # Sessions: o_back 2, o_other 2, o_late 2; only o_back's first is not contained.
     assert (report.sessions, report.contained) == (6, 5)
+
+
+def test_settled_days_are_counted_once_and_outlive_the_transcript(app: Flask) -> None:
+    from sqlalchemy import delete
+
+    from kefu import reports
+    from kefu.models import ChatMessage
+    from kefu.timeutil import local_zone
+
+    now = datetime.now(UTC)
+    with app.app_context():
+        zone = local_zone()
+    local = (now - timedelta(days=5)).astimezone(zone)
+    day1 = local.replace(hour=10, minute=0, second=0, microsecond=0).astimezone(UTC)
+    with app.app_context():
+        for openid, at, text in (
+            ("o_a", day1, "摄像头连不上wifi"),
+            ("o_a", day1 + timedelta(hours=20), "摄像头还是连不上wifi"),  # back: not contained
+            ("o_b", day1, "门锁电池能用多久"),
+        ):
+            db.session.add(ChatMessage(openid=openid, direction="in", text=text, created_at=at))
+        db.session.commit()
+        first = reports.build(now, days=7)
+        db.session.commit()
+        assert (first.sessions, first.contained) == (3, 2)
+        stored = {r.day: r for r in db.session.scalars(select(reports.ReportDay))}
+        assert stored[local.date()].sessions == 2 and stored[local.date()].contained == 1
+        assert stored[local.date()].messages_in == 2
+        # The transcript is pruned after its retention: the settled figures stay.
+        db.session.execute(delete(ChatMessage))
+        db.session.commit()
+        again = reports.build(now, days=7)
+        assert (again.sessions, again.contained) == (3, 2)
+        assert (local.strftime("%m-%d"), 2, 0) in again.messages_by_day
+        # The sweep fills missing settled days a few at a time, newest first.
+        db.session.execute(delete(reports.ReportDay))
+        assert reports.roll_up(now, batch=3) == 3
+        assert reports.roll_up(now, keep_days=3, batch=3) == 0

@@ -356,7 +356,9 @@ def test_the_sweep_routes_new_tickets_to_the_groups_agents_in_turn(app: Flask, a
         db.session.commit()
         routed = [tickets.by_number(n) for n in numbers]
         assert {t.assignee_id for t in routed} == {agent, bob}
-        assert {t.state for t in routed} == {"assigned"}
+        # Offered, not taken: routing is not a response to the customer.
+        assert {t.state for t in routed} == {"new"}
+        assert all(t.offered_at is not None and t.first_response_at is None for t in routed)
 
 
 def test_in_wechat_kf_mode_the_sweep_leaves_the_queue_to_wechat_and_ends_idle_sessions(

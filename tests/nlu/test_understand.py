@@ -10,19 +10,43 @@ END_USER = frozenset({"all", "end_user"})
 INSTALLER = frozenset({"all", "installer"})
 
 KB = [
-    KbDoc("offline", "设备在App里显示离线怎么办？", ("摄像头状态是灰色的", "设备不在线"), "all",
-          ("在线状态",)),
-    KbDoc("wifi_setup", "摄像头配网失败怎么办？", ("WiFi密码输完配网超时", "声波配网没反应"),
-          "end_user", ("配网",)),
+    KbDoc(
+        "offline",
+        "设备在App里显示离线怎么办？",
+        ("摄像头状态是灰色的", "设备不在线"),
+        "all",
+        ("在线状态",),
+    ),
+    KbDoc(
+        "wifi_setup",
+        "摄像头配网失败怎么办？",
+        ("WiFi密码输完配网超时", "声波配网没反应"),
+        "end_user",
+        ("配网",),
+    ),
     KbDoc("sd_card", "摄像头支持多大的存储卡？", ("TF卡买多大", "128G能录几天"), "end_user"),
-    KbDoc("nvr_add", "怎么往录像机里添加网络摄像头？", ("NVR加摄像头", "一键添加搜不到"),
-          "installer", ("录像机",)),
-    KbDoc("doorbell_battery", "可视门铃的电池怎么充电？", ("门铃电量低", "门铃要拆下来充电吗"),
-          "end_user"),
-    KbDoc("lock_battery", "智能锁的电池怎么充电？", ("门锁电量低", "门锁没电了怎么开门"),
-          "end_user"),
-    KbDoc("lock_users", "怎么删除智能锁里某个人的指纹或密码？", ("删除开门密码", "清空门锁用户"),
-          "end_user"),
+    KbDoc(
+        "nvr_add",
+        "怎么往录像机里添加网络摄像头？",
+        ("NVR加摄像头", "一键添加搜不到"),
+        "installer",
+        ("录像机",),
+    ),
+    KbDoc(
+        "doorbell_battery",
+        "可视门铃的电池怎么充电？",
+        ("门铃电量低", "门铃要拆下来充电吗"),
+        "end_user",
+    ),
+    KbDoc(
+        "lock_battery", "智能锁的电池怎么充电？", ("门锁电量低", "门锁没电了怎么开门"), "end_user"
+    ),
+    KbDoc(
+        "lock_users",
+        "怎么删除智能锁里某个人的指纹或密码？",
+        ("删除开门密码", "清空门锁用户"),
+        "end_user",
+    ),
     KbDoc("err_400018", "打开App报错400018怎么处理？", ("App提示400018",), "end_user"),
     KbDoc("nvr_hdmi", "录像机接显示器没有画面？", ("HDMI连接后黑屏",), "all"),
 ]
@@ -145,10 +169,12 @@ def test_scores_are_calibrated_and_limited(index: HybridIndex) -> None:
 
 
 def test_equal_matches_clarify_with_both() -> None:
-    idx = HybridIndex.build([
-        KbDoc("cam_reset", "摄像头怎么恢复出厂设置？", ("摄像头复位",), "all"),
-        KbDoc("bell_reset", "门铃怎么恢复出厂设置？", ("门铃复位",), "all"),
-    ])
+    idx = HybridIndex.build(
+        [
+            KbDoc("cam_reset", "摄像头怎么恢复出厂设置？", ("摄像头复位",), "all"),
+            KbDoc("bell_reset", "门铃怎么恢复出厂设置？", ("门铃复位",), "all"),
+        ]
+    )
     u = understand("怎么恢复出厂设置", idx)
     assert u.kind == "clarify"
     assert {c.id for c in u.candidates} == {"cam_reset", "bell_reset"}
@@ -165,11 +191,18 @@ def test_polite_refund_question_is_not_angry() -> None:
 
 
 def test_answer_text_is_searched() -> None:
-    idx = HybridIndex.build([
-        KbDoc("offline", "设备显示离线怎么办？", ("摄像头不在线",), "all",
-              answer="红灯闪烁表示未联网，请重启路由器。"),
-        KbDoc("flip", "画面倒了怎么调？", ("画面翻转",), "all", answer="打开画面翻转。"),
-    ])
+    idx = HybridIndex.build(
+        [
+            KbDoc(
+                "offline",
+                "设备显示离线怎么办？",
+                ("摄像头不在线",),
+                "all",
+                answer="红灯闪烁表示未联网，请重启路由器。",
+            ),
+            KbDoc("flip", "画面倒了怎么调？", ("画面翻转",), "all", answer="打开画面翻转。"),
+        ]
+    )
     assert answered(understand("摄像头一直闪红灯", idx)) == "offline"
 
 
@@ -179,9 +212,11 @@ def test_latin_pieces_are_not_synonyms(index: HybridIndex) -> None:
 
 def test_incidental_word_match_is_not_confident() -> None:
     # The only entry sharing a word (充电) is about something else the message never names.
-    idx = HybridIndex.build([
-        KbDoc("bell_charge", "可视门铃怎么充电？", ("门铃电量低", "门铃充电灯不亮"), "all"),
-        KbDoc("nvr_hdmi", "录像机接显示器没有画面？", ("HDMI连接后黑屏",), "all"),
-    ])
+    idx = HybridIndex.build(
+        [
+            KbDoc("bell_charge", "可视门铃怎么充电？", ("门铃电量低", "门铃充电灯不亮"), "all"),
+            KbDoc("nvr_hdmi", "录像机接显示器没有画面？", ("HDMI连接后黑屏",), "all"),
+        ]
+    )
     u = understand("电动车充电器充电要多久", idx)
     assert u.kind != "answer"

@@ -26,7 +26,7 @@ def test_serial_in_a_warranty_question_gets_that_devices_warranty(
         assert "已过保修期" in outside.text
         # Without a warranty word the serial only says which product the message is about.
         assert chat_context.warranty_reply(f"{catalog.in_warranty.serial} 画面黑屏") is None
-        assert chat_context.products_for("o_w3", f"{catalog.in_warranty.serial} 画面黑屏") == {
+        assert chat_context.products_for(f"{catalog.in_warranty.serial} 画面黑屏") == {
             "AS-C3H",
             "camera",
         }
@@ -37,9 +37,10 @@ def test_scanned_device_names_the_product(app: Flask, catalog: Catalog) -> None:
     with app.app_context():
         dialog.set_device("o_scan", catalog.bare.id, datetime.now(UTC))
         db.session.flush()
-        assert "lock" in chat_context.products_for("o_scan", "电池怎么换")
+        scanned = dialog.current_device("o_scan")
+        assert "lock" in chat_context.products_for("电池怎么换", scanned)
         # A model code in the message wins over the scanned device.
-        assert chat_context.products_for("o_scan", "AS-C3H 怎么配网") == {"AS-C3H", "camera"}
+        assert chat_context.products_for("AS-C3H 怎么配网", scanned) == {"AS-C3H", "camera"}
         db.session.rollback()
 
 
