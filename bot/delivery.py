@@ -10,8 +10,8 @@ reply, so a user never gets two different answers to one message.
 When the database is unreachable, hangs or times out (or this worker's index is still
 loading), the user is told so politely at once, and the message is kept in the local spool
 (:mod:`kefu.spool`). The next delivery that succeeds starts a background replay of the spool:
-each kept message goes through the same path, and its answer is sent as a customer-service
-message (WeChat allows that within 48 hours of the user's message).
+each kept message goes through the same path, and its answer is queued in the outbox as a
+customer-service message (WeChat allows that within 48 hours of the user's message).
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def replay(dispatch: Dispatch) -> int:
 
 
 def _send_late(inbound: Inbound, reply: str) -> None:
-    """Send a replayed delivery's text answer as a customer-service message, if possible."""
+    """Send a replayed delivery's text answer through the outbox (a customer-service message)."""
     if not reply:
         return
     try:
@@ -243,15 +243,19 @@ def _send_late(inbound: Inbound, reply: str) -> None:
         return
     if tree.findtext("MsgType") != "text":
         return  # a handoff: the agents' queue has it, nothing to send
-    cfg = current_app.config
-    if not (cfg["WECHAT_APP_ID"] and cfg["WECHAT_APP_SECRET"]):
-        return
-    from kefu import integrations
+    from kefu import outbox
 
     try:
-        integrations.api_client().send_text(inbound.openid, tree.findtext("Content") or "")
+        outbox.enqueue_text(
+            inbound.openid,
+            tree.findtext("Content") or "",
+            purpose="late_answer",
+            ref=inbound.dedupe_key[:64],
+        )
+        db.session.commit()
     except Exception:
-        log.warning("late answer to %s not sent", inbound.dedupe_key, exc_info=True)
+        _abandon()
+        log.warning("late answer to %s not queued", inbound.dedupe_key, exc_info=True)
 
 
 def _short(exc: BaseException) -> str:

@@ -25,8 +25,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
     )
 )
 # Device pages are capability links (whoever has the URL sees the device): never let the URL
-# leak to another site through the Referer header. Everything under these paths names a device.
-CAPABILITY_PATHS = ("/d/", "/01/")
+# leak to another site through the Referer header. Everything under these paths names a device
+# (or, under /v/, a video call).
+CAPABILITY_PATHS = ("/d/", "/01/", "/v/")
 HSTS = "max-age=31536000; includeSubDomains"
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 

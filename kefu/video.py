@@ -106,6 +106,10 @@ ERRORS = {
         "This video link was sent to another WeChat user.",
     ),
     "not_found": ("视频链接无效", "This video link is not valid."),
+    "identity": (
+        "请在微信里打开链接并允许识别身份，才能加入视频",
+        "Open the link in WeChat and allow it to identify you to join the video call.",
+    ),
     "sdp": ("连接信息无效", "The connection data is not valid."),
     "stale": ("客服更新了连接信息，正在重新连接", "The agent renewed the call; reconnecting."),
     "consent": (

@@ -45,8 +45,17 @@ def _remember_key(found: VideoSession, key: str) -> None:
 
 
 def _identity() -> str | None:
-    """Inside WeChat the visitor's openid (OAuth); outside it, None (the link alone counts)."""
-    return visitor_openid() if in_wechat() else None
+    """Inside WeChat the visitor's openid (OAuth); outside it, None (the link alone counts).
+
+    Inside WeChat, with an official account configured, a visitor WeChat would not identify
+    (they refused, or the round trip failed) is refused rather than let in on the link alone.
+    """
+    if not in_wechat():
+        return None
+    openid = visitor_openid()
+    if openid is None and integrations.oauth() is not None:
+        raise video.error("identity")
+    return openid
 
 
 def _problem(exc: VideoError, status: int) -> tuple[Response, int]:
@@ -61,6 +70,7 @@ def _page_problem(exc: VideoError, status: int) -> tuple[str, int]:
 
 
 STATUS_FOR = {
+    "identity": 403,
     "not_found": 404,
     "expired": 410,
     "ended": 410,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import random
+import shutil
 import string
 import tempfile
 import time
@@ -34,6 +36,7 @@ WECHAT_APP_ID = "wx0123456789abcdef"
 # 43 characters, as WeChat generates them.
 WECHAT_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 SPOOL_ROOT = tempfile.mkdtemp(prefix="kefu-test-spool-")
+atexit.register(shutil.rmtree, SPOOL_ROOT, True)
 
 
 @pytest.fixture(scope="session")

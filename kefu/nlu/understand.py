@@ -169,8 +169,10 @@ def decide(
     best = ranked[0]
     if best.score >= cal.answer_threshold:
         return Understanding("answer", ranked[:1])
-    if best.score >= cal.list_threshold:
-        listed = tuple(c for c in ranked[:3] if c.score >= cal.list_threshold / 2)
-        if len(listed) >= 2:
-            return Understanding("clarify", listed)
+    if best.score >= cal.list_threshold and len(ranked) >= 2:
+        # The fitted list threshold is the share of lists that hold the right entry among
+        # every message whose best entry reaches it, so every such message gets a list: the
+        # best two, and a third only if it is a real contender next to the best.
+        listed = ranked[:2] + tuple(c for c in ranked[2:3] if c.score >= best.score / 4)
+        return Understanding("clarify", listed)
     return Understanding("none", ranked[:3], reason="low_confidence")

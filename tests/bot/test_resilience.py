@@ -16,6 +16,7 @@ from bot import delivery
 from kefu import dialog, kb, spool
 from kefu.extensions import db
 from kefu.models import ChatMessage, Conversation, InboundMessage, Subscriber
+from kefu.outbox import OutboxMessage
 from tests.conftest import REDIS_TEST_URL, FakeWeChat
 from tests.faultproxy import FaultProxy, refused_port
 
@@ -207,6 +208,9 @@ def test_database_hanging_mid_conversation_then_back_loses_nothing(
                 select(InboundMessage).where(InboundMessage.dedupe_key == "msg:555001")
             )
             assert kept is not None and kept.reply
+            # Its answer goes to the user as a customer-service message.
+            late = db.session.scalar(select(OutboxMessage).where(OutboxMessage.ref == "msg:555001"))
+            assert late is not None and late.openid == "o_stall" and late.purpose == "late_answer"
         with worker.app_context():
             db.engine.dispose()
 

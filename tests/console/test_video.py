@@ -174,6 +174,16 @@ def test_inside_wechat_only_the_conversations_user_may_join(
     refused = stranger.get(link)
     assert refused.status_code == 403 and "发给另一位微信用户" in refused.get_data(as_text=True)
 
+    # Someone who does not let WeChat identify them (no code comes back) is not let in either.
+    anonymous = new_client(app)
+    anonymous.environ_base["HTTP_USER_AGENT"] = WECHAT_UA
+    sent = anonymous.get(link)
+    state = re.search(r"state=([^&#]+)", sent.headers["Location"])
+    assert state
+    anonymous.get(f"/auth/wechat?state={state.group(1)}")
+    refused = anonymous.get(link)
+    assert refused.status_code == 403 and "允许识别身份" in refused.get_data(as_text=True)
+
     owner = new_client(app)
     owner.environ_base["HTTP_USER_AGENT"] = WECHAT_UA
     sent = owner.get(link)
