@@ -571,7 +571,8 @@ def _audit(
 
 def sweep(now: datetime) -> dict[str, int]:
     """Flag overdue conversations (telling the user), move stale offers on, end idle sessions,
-    and route unassigned tickets."""
+    route unassigned tickets and move untaken ones on, retry lost photo downloads, and count
+    newly settled report days."""
     from . import outbox
 
     done = {
@@ -582,6 +583,7 @@ def sweep(now: datetime) -> dict[str, int]:
         "tickets_routed": 0,
         "tickets_reassigned": 0,
         "photos_requeued": 0,
+        "report_days": 0,
     }
     reassign_after = timedelta(minutes=current_app.config["HANDOFF_REASSIGN_MINUTES"])
     hours = duty()
@@ -624,7 +626,7 @@ def sweep(now: datetime) -> dict[str, int]:
         done["tickets_reassigned"] = reassign_tickets(now)
         done["tickets_routed"] = route_tickets(now)
     done["photos_requeued"] = chat_photos.requeue_lost(now)
-    reports.roll_up(now)
+    done["report_days"] = reports.roll_up(now)
     idle = timedelta(minutes=current_app.config["HANDOFF_IDLE_MINUTES"])
     stale = db.session.scalars(
         select(Conversation).where(

@@ -116,6 +116,25 @@ def wait_until(page: Page, predicate: str, timeout: float = 15.0) -> None:
         page.wait_for_timeout(50)
 
 
+STATES = """() => ({
+  status: document.getElementById("video-status").dataset.state,
+  text: document.getElementById("video-status").textContent,
+  ice: window.kefuVideo && window.kefuVideo.pc ? window.kefuVideo.pc.iceConnectionState : null,
+  signaling: window.kefuVideo && window.kefuVideo.pc ? window.kefuVideo.pc.signalingState : null
+})"""
+
+
+def both_live(agent: Page, phone: Page, timeout: float = 30.0) -> None:
+    """Wait until both pages say the call is live; on a timeout, say where each side was."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sides = {"agent": agent.evaluate(STATES), "customer": phone.evaluate(STATES)}
+        if all(side["status"] == "msgLive" for side in sides.values()):
+            return
+        assert time.monotonic() < deadline, f"the call did not connect: {sides}"
+        agent.wait_for_timeout(100)
+
+
 @dataclass
 class CallResult:
     """What the two browsers measured."""
@@ -137,8 +156,7 @@ def run_call(
         wait_until(agent, "() => window.kefuVideo.offers === 2")  # the offer with the camera
     phone.goto(base + latest_link(api))
     phone.get_by_role("button", name="加入视频").click()
-    expect(phone.locator("#video-status")).to_have_attribute("data-state", "msgLive", timeout=20000)
-    expect(agent.locator("#video-status")).to_have_attribute("data-state", "msgLive", timeout=20000)
+    both_live(agent, phone)
     wait_until(agent, "() => window.kefuVideo.firstFrameAt !== null")
     # Let a second of media through, then read what each side received.
     wait_until(agent, "() => document.getElementById('remote-video').currentTime > 1")
@@ -280,9 +298,7 @@ def test_a_recorded_call_needs_consent_and_the_agents_browser_uploads_it(
         expect(phone.locator("#video-status")).to_have_attribute("data-state", "msgConsent")
         phone.get_by_label("我同意录像").check()
         phone.get_by_role("button", name="加入视频").click()
-        expect(agent.locator("#video-status")).to_have_attribute(
-            "data-state", "msgLive", timeout=20000
-        )
+        both_live(agent, phone)
         expect(agent.locator("#video-recording-state")).to_contain_text("正在录像")
         agent.wait_for_timeout(5000)  # one 4-second chunk, then the last one on hang-up
         agent.get_by_role("button", name="挂断").click()

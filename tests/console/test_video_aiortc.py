@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -123,7 +124,9 @@ def test_an_aiortc_customer_sends_frames_to_the_agent_through_kefus_signalling(
     app: Flask, console: FlaskClient, wechat: FakeWeChat, wechat_api: FakeWeChatApi
 ) -> None:
     session_id, link = start_call(app, console, wechat, wechat_api)
-    result = asyncio.run(call(app, console, session_id, link))
+    # Its own thread and event loop: the browser tests' Playwright may hold this thread's loop.
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(asyncio.run, call(app, console, session_id, link)).result(60)
     assert result["frames"] == 5 and result["width"] == 320
     assert result["bytes"] > 0 and result["packets"] > 0
     with app.app_context():

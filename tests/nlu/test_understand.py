@@ -220,3 +220,20 @@ def test_incidental_word_match_is_not_confident() -> None:
     )
     u = understand("电动车充电器充电要多久", idx)
     assert u.kind != "answer"
+
+
+def test_not_quite_sure_offers_a_list_led_by_the_best_entry(index: HybridIndex) -> None:
+    # A decision that is fairly sure of the dense favourite, but not sure enough to answer:
+    # the user gets a numbered list that starts with it, not a "don't know".
+    from kefu.nlu.decision import FEATURES, Calibrator
+
+    weights = tuple(5.0 if name == "dense_first" else 0.0 for name in FEATURES)
+    zeros, ones = (0.0,) * len(FEATURES), (1.0,) * len(FEATURES)
+    cal = Calibrator(weights, 0.0, zeros, ones, answer_threshold=0.99, list_threshold=0.5)
+    u = understand("门铃电量低怎么办", index, END_USER, calibrator=cal)
+    assert u.kind == "clarify"
+    assert 2 <= len(u.candidates) <= 3
+    assert u.candidates[0].id == "doorbell_battery"
+    # The runner-up is far behind: the list is offered for the best entry's sake.
+    assert u.candidates[0].score >= cal.list_threshold
+    assert u.candidates[1].score < cal.list_threshold / 2
