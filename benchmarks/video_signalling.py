@@ -166,9 +166,9 @@ def main() -> None:
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
-    store = "Redis" if args.redis else "database"
+    store = "Redis" if args.redis else "the database"
     print(
-        f"\n{args.calls} calls, signalling in the {store}: tap to first frame median "
+        f"\n{args.calls} calls, signalling in {store}: tap to first frame median "
         f"{statistics.median(setups):.0f} ms (max {max(setups):.0f}); per call median "
         f"{statistics.median(c[0] for c in costs):.0f} requests, "
         f"{statistics.median(c[1] for c in costs):.1f} ms server time "
