@@ -48,7 +48,14 @@ MAX_FAILURES = 2
 
 # "notice": a fixed reply (media, a scanned code); "silent": no reply, WeChat gets ``success``.
 Outcome = Literal[
-    "answer", "clarify", "none", "handoff", "with_human", "greeting", "notice", "silent",
+    "answer",
+    "clarify",
+    "none",
+    "handoff",
+    "with_human",
+    "greeting",
+    "notice",
+    "silent",
     "request",  # the repair/warranty request form (kefu.requests.chat) answered
 ]
 
@@ -345,8 +352,9 @@ def _say(conv: Conversation, reply: Reply, now: datetime) -> Reply:
     # An FAQ answered in the middle of a request form ends with the way back to the form.
     note = request_chat.pending_note_once(conv.openid)
     if note and reply.text:
-        reply = Reply(reply.outcome, f"{reply.text}\n\n{note}", reply.entry_id, reply.reason,
-                      reply.choices)
+        reply = Reply(
+            reply.outcome, f"{reply.text}\n\n{note}", reply.entry_id, reply.reason, reply.choices
+        )
     _log(conv.openid, "out", reply.text, now)
     return reply
 
@@ -423,9 +431,7 @@ def upsert_subscriber(openid: str, scene: str | None, now: datetime) -> None:
     """
     table = Subscriber.__table__
     scene = scene[:64] if scene else None
-    stmt = insert_for(table).values(
-        openid=openid, subscribed_at=now, scene=scene, last_scene=scene
-    )
+    stmt = insert_for(table).values(openid=openid, subscribed_at=now, scene=scene, last_scene=scene)
     if scene:
         stmt = stmt.on_conflict_do_update(
             index_elements=[table.c.openid],

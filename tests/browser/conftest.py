@@ -65,7 +65,11 @@ def browser() -> Iterator[Browser]:
 def phone(browser: Browser) -> Iterator[Page]:
     """A fresh phone-sized page: 390x844, touch, Chinese locale, no cookies."""
     context: BrowserContext = browser.new_context(
-        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN",
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
         accept_downloads=True,
     )
     page = context.new_page()

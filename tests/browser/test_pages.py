@@ -92,9 +92,10 @@ def test_batch_lookup_on_a_phone(
     expect(rows.nth(1)).to_contain_text("过保")
     expect(rows.nth(2)).to_contain_text("未找到")
     # On a phone each device is a card: the labels are shown beside the values.
-    assert phone.evaluate(
-        "getComputedStyle(document.querySelector('table.results thead')).display"
-    ) == "none"
+    assert (
+        phone.evaluate("getComputedStyle(document.querySelector('table.results thead')).display")
+        == "none"
+    )
     assert fits_the_phone(phone)
     screenshot(phone, "batch-lookup")
     with phone.expect_download() as download_info:
@@ -104,5 +105,8 @@ def test_batch_lookup_on_a_phone(
     assert path is not None
     text = path.read_bytes().decode("utf-8-sig")
     lines = list(csv.reader(io.StringIO(text)))
-    assert [line[0] for line in lines[1:]] == ["AS2024C3H000001", "AS2019C3H000002",
-                                               "AS2099X000009"]
+    assert [line[0] for line in lines[1:]] == [
+        "AS2024C3H000001",
+        "AS2019C3H000002",
+        "AS2099X000009",
+    ]

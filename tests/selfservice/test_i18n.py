@@ -69,9 +69,13 @@ def _po() -> list[Message]:
 def test_every_page_string_has_an_english_translation() -> None:
     catalog = _po()
     translated = {m.id: m.string for m in catalog if m.id}
-    mapping = [("selfservice/**.py", "python"), ("console/**.py", "python"),
-               ("kefu/accounts.py", "python"),
-               ("bot/simulator.py", "python"), ("templates/**.html", "jinja2")]
+    mapping = [
+        ("selfservice/**.py", "python"),
+        ("console/**.py", "python"),
+        ("kefu/accounts.py", "python"),
+        ("bot/simulator.py", "python"),
+        ("templates/**.html", "jinja2"),
+    ]
     missing = []
     keywords = {**DEFAULT_KEYWORDS, "_l": None}
     for _filename, _lineno, message, _comments, _context in extract_from_dir(
