@@ -43,7 +43,7 @@ TRANSCRIPT_KEEP = timedelta(days=30)
 # Understanding reads this much of a message: its cost grows with the length, and a question
 # is asked in far fewer characters (the transcript keeps the whole message for a person).
 UNDERSTOOD_CHARS = 200
-# Two misses in a row and a person takes over (issue: "fails to get an answer twice").
+# Two misses in a row and a person takes over.
 MAX_FAILURES = 2
 
 # "notice": a fixed reply (media, a scanned code); "silent": no reply, WeChat gets ``success``.

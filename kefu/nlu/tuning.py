@@ -27,7 +27,7 @@ class Tuning:
     # Entries taken from each retriever (dense and lexical) before the decision ranks them.
     candidates: int = 8
     # The fit picks the lowest answer threshold whose wrong answers on the pooled development
-    # data stay within this share of the answerable ones (the goal is 2%, its floor 3%).
+    # data stay within this share of the answerable ones (2% is the goal, 3% the most tolerated).
     wrong_budget: float = 0.02
     # ... and whose answers to out-of-scope messages stay within this share of them.
     out_of_scope_budget: float = 0.05
