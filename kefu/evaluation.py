@@ -159,6 +159,10 @@ class Scores:
         def share(part: int, whole: int) -> str:
             return f"{part:4d}  {100 * part / whole:5.1f}%" if whole else "   -"
 
+        def pct(figure: str) -> str:
+            value = self.rate(figure)
+            return "-" if value is None else f"{100 * value:.1f}%"
+
         lines = [f"answerable messages    {self.answerable}"]
         for name, value in (
             ("correct", self.correct),
@@ -177,7 +181,14 @@ class Scores:
         lines.append(f"handoff messages       {self.human}")
         lines.append(f"  {'handed off':<20} {share(self.handed_off, self.human)}")
         lines.append(f"  {'answered':<20} {share(self.human_answered, self.human)}")
-        lines.append("targets (floor / goal):")
+        # The four figures on one line, in the form evaluation tooling reads.
+        lines.append(
+            "targets                "
+            f"correct {pct('correct')}, wrong {pct('wrong')}, "
+            f"out-of-scope without a KB answer {pct('kept_out')}, "
+            f"handed off {pct('handed_off')}"
+        )
+        lines.append("against the targets (floor / goal):")
         for figure, op, floor, goal in TARGETS:
             value = self.rate(figure)
             if value is None:

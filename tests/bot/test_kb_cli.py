@@ -127,6 +127,10 @@ def test_eval_prints_per_class_figures_and_leaves_no_trace(
     result = runner.invoke(args=["kb", "eval", "--kb", str(DATA / "kb_test.jsonl"), str(questions)])
     assert result.exit_code == 0, result.output
     assert "answerable messages    1" in result.output
+    assert (
+        "targets                correct 100.0%, wrong 0.0%, "
+        "out-of-scope without a KB answer 100.0%, handed off 100.0%"
+    ) in result.output
     assert "correct     100.0%   target >= 90% (goal 95%)  met" in result.output
     assert "wrong         0.0%   target <= 3% (goal 2%)  met" in result.output
     assert "handed_off  100.0%   target >= 93% (goal 97%)  met" in result.output
