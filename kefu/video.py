@@ -35,6 +35,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, select, updat
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import audit, integrations
+from .errors import BilingualError
 from .extensions import db
 from .models import ChatMessage, Handoff, UTCDateTime, utcnow
 from .requests import photos
@@ -71,18 +72,12 @@ class MediaKind(StrEnum):
     RECORDING = "recording"
 
 
-class VideoError(ValueError):
+class VideoError(BilingualError):
     """A refused video action, with the reason in Chinese and English."""
 
     def __init__(self, code: str, zh: str, en: str) -> None:
-        super().__init__(code)
+        super().__init__(zh, en, detail=code)
         self.code = code
-        self.zh = zh
-        self.en = en
-
-    def message(self, lang: str = "zh") -> str:
-        """The reason in ``lang``."""
-        return self.en if lang == "en" else self.zh
 
 
 ERRORS = {

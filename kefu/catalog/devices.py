@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import joinedload
 
 from .. import audit, timeutil
+from ..errors import BilingualError
 from ..extensions import db
 from ..imports import ImportError_, read_text
 from ..models import KbEntry, utcnow
@@ -74,17 +75,8 @@ EXPORT_COLUMNS = (
 _DATE_RE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
 
 
-class DeviceError(ValueError):
+class DeviceError(BilingualError):
     """A refused device operation, with its reason in Chinese and English."""
-
-    def __init__(self, zh: str, en: str) -> None:
-        super().__init__(f"{zh} / {en}")
-        self.zh = zh
-        self.en = en
-
-    def message(self, lang: str = "zh") -> str:
-        """The reason in ``lang`` ("zh" or "en")."""
-        return self.en if lang == "en" else self.zh
 
 
 def normalise_serial(serial: str) -> str:

@@ -18,22 +18,18 @@ from pathlib import Path
 from flask import current_app
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import BilingualError
+
 FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
 MAX_SIDE = 2560  # enough to read a receipt; keeps stored photos small
 
 
-class PhotoError(ValueError):
+class PhotoError(BilingualError):
     """A refused photo, with the reason in Chinese and English."""
 
     def __init__(self, code: str, zh: str, en: str) -> None:
-        super().__init__(code)
+        super().__init__(zh, en, detail=code)
         self.code = code
-        self.zh = zh
-        self.en = en
-
-    def message(self, lang: str = "zh") -> str:
-        """The reason in ``lang``."""
-        return self.en if lang == "en" else self.zh
 
 
 @dataclass(frozen=True)

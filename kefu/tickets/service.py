@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from .. import audit, outbox, timeutil
+from ..errors import BilingualError
 from ..extensions import db
 from . import numbers, sla
 from .models import (
@@ -26,13 +27,8 @@ from .models import (
 )
 
 
-class TicketError(ValueError):
+class TicketError(BilingualError):
     """A refused change, with its reason in Chinese and English."""
-
-    def __init__(self, zh: str, en: str) -> None:
-        super().__init__(f"{zh} / {en}")
-        self.zh = zh
-        self.en = en
 
 
 # Which states a ticket may move to from each state (reopening is resolved/closed -> assigned
