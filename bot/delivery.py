@@ -23,15 +23,19 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 from xml.etree import ElementTree
 
 from flask import Flask, current_app
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from kefu import dbguard, dialog, kb, spool
-from kefu.extensions import db, insert_for
+from kefu.extensions import db
 from kefu.models import InboundMessage
 from kefu.wechat import Inbound, text_reply
 
@@ -131,21 +135,16 @@ def _attempt(inbound: Inbound, dispatch: Dispatch) -> str:
 def _handle(inbound: Inbound, dispatch: Dispatch) -> tuple[str, bool]:
     """The reply, and whether this delivery was the first (not a retry of one handled before)."""
     reply = dispatch(inbound)
-    table = InboundMessage.__table__
     # An unfollow's own record keeps no openid: the user asked to be forgotten.
     openid = None if inbound.event == "unsubscribe" else inbound.openid
-    stmt = (
-        insert_for(table)
-        .values(
-            dedupe_key=inbound.dedupe_key,
-            openid=openid,
-            reply=reply,
-            created_at=datetime.now(UTC),
-        )
-        .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
-        .returning(table.c.id)
-    )
-    if db.session.execute(stmt).scalar() is None:
+    stmt = _dedupe_insert(db.session.get_bind().dialect.name)
+    values = {
+        "dedupe_key": inbound.dedupe_key,
+        "openid": openid,
+        "reply": reply,
+        "created_at": datetime.now(UTC),
+    }
+    if db.session.connection().execute(stmt, values).scalar() is None:
         # A retry: the first delivery committed (this insert waited for it if it was running).
         db.session.rollback()
         stored = db.session.scalar(
@@ -157,6 +156,19 @@ def _handle(inbound: Inbound, dispatch: Dispatch) -> tuple[str, bool]:
         dialog.prune(datetime.now(UTC))
     db.session.commit()
     return reply, True
+
+
+@cache
+def _dedupe_insert(dialect: str) -> Any:
+    """The delivery's record, written once with its reply; nothing if it is already there."""
+    table = InboundMessage.__table__
+    columns = ("dedupe_key", "openid", "reply", "created_at")
+    return (
+        (sqlite_insert if dialect == "sqlite" else pg_insert)(table)
+        .values({c: bindparam(c) for c in columns})
+        .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+        .returning(table.c.id)
+    )
 
 
 def busy_reply(inbound: Inbound) -> str:

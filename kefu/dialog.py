@@ -9,12 +9,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import delete, event, func, insert, select, update
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy import bindparam, delete, event, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import accounts, chat_context, chat_photos, csat, handoffs, kb
 from .catalog import devices
@@ -28,7 +32,7 @@ from .models import (
     Subscriber,
     UnansweredQuestion,
 )
-from .nlu import Understanding, understand
+from .nlu import Understanding
 from .requests import chat as request_chat
 from .requests import forget as forget_requests
 from .wechat import Inbound
@@ -192,7 +196,7 @@ def respond(
     # is told so rather than handed the next-best entry, which would be a wrong answer.
     # The scanned device, or a serial or model code in the message, narrows the entries.
     products = chat_context.products_for(message, conv.device_id)
-    result: Understanding = understand(message[:UNDERSTOOD_CHARS], snap.index, INSTALLER, products)
+    result: Understanding = snap.understand(message[:UNDERSTOOD_CHARS], INSTALLER, products)
     if result.kind == "handoff":
         return hand_off(conv, result.reason or "requested", now)
     if result.kind != "answer" and chat_context.is_repeat(message, _previous_question(openid)):
@@ -202,7 +206,7 @@ def respond(
     warranty_text = chat_context.warranty_reply(message)
     if warranty_text is not None:
         # A serial in a warranty question: that device's warranty, as the public lookup says.
-        conv.failures = 0
+        _reset_failures(conv)
         return _say(conv, Reply("answer", warranty_text, reason="warranty"), now)
     if result.kind == "answer":
         entry = snap.entries[result.candidates[0].id]
@@ -254,8 +258,14 @@ def _previous_question(openid: str) -> str | None:
         )
 
 
+def _reset_failures(conv: Conversation) -> None:
+    # Only a real change dirties the row: most answered messages then need no flush at all.
+    if conv.failures:
+        conv.failures = 0
+
+
 def _answer(conv: Conversation, entry: kb.EntryView, now: datetime) -> Reply:
-    conv.failures = 0
+    _reset_failures(conv)
     # The entry's answer goes out exactly as written in the knowledge base.
     return _say(conv, Reply("answer", entry.answer, entry_id=entry.id), now)
 
@@ -376,7 +386,8 @@ def write_transcript(session: Session) -> None:
     """Write the transcript lines buffered in ``session`` (the session's hooks call this)."""
     lines = session.info.pop(_LINES, None)
     if lines:
-        session.execute(insert(ChatMessage).values(lines))
+        # executemany of one compiled statement (sent as one multi-row INSERT)
+        session.connection().execute(ChatMessage.__table__.insert(), lines)
 
 
 @event.listens_for(Session, "before_commit")
@@ -410,18 +421,34 @@ def _conversation(openid: str, now: datetime | None = None) -> Conversation:
 
     Two first messages of a new user in parallel both get the row (one creates it, the other
     waits for it), and the row stays locked until the transaction ends, so messages of one user
-    update their state one after the other, never over each other.
+    update their state one after the other, never over each other. The returned row becomes
+    the session's object directly (no ORM query: this runs on every message).
     """
     now = now or datetime.now(UTC)
+    session = db.session
+    stmt = _conversation_upsert(session.get_bind().dialect.name)
+    # On the session's connection: a Core statement needs none of the ORM's execution steps.
+    row = session.connection().execute(stmt, {"openid": openid, "now": now}).one()._mapping
+    conv = session.identity_map.get(session.identity_key(Conversation, openid))
+    if conv is None:
+        conv = Conversation(**row)
+        make_transient_to_detached(conv)
+        session.add(conv)
+    else:
+        for key, value in row.items():
+            set_committed_value(conv, key, value)
+    return conv
+
+
+@cache
+def _conversation_upsert(dialect: str) -> Any:
     table = Conversation.__table__
-    stmt = insert_for(table).values(openid=openid, failures=0, updated_at=now)
-    stmt = stmt.on_conflict_do_update(
+    stmt = (sqlite_insert if dialect == "sqlite" else pg_insert)(table).values(
+        openid=bindparam("openid"), failures=0, updated_at=bindparam("now")
+    )
+    return stmt.on_conflict_do_update(
         index_elements=[table.c.openid], set_={"updated_at": stmt.excluded.updated_at}
     ).returning(*table.c)
-    return db.session.execute(
-        select(Conversation).from_statement(stmt),
-        execution_options={"populate_existing": True},
-    ).scalar_one()
 
 
 def upsert_subscriber(openid: str, scene: str | None, now: datetime) -> None:

@@ -12,8 +12,9 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from .catalog.models import CATEGORIES, KbEntryProduct
 from .extensions import db
 from .imports import ImportError_, read_text
 from .models import KbEntry, utcnow
-from .nlu import KbDoc, dense
+from .nlu import KbDoc, Understanding, dense, understand
 from .nlu.hybrid import FORMAT_VERSION, HybridIndex
 
 AUDIENCES = ("all", "end_user", "installer")
@@ -283,6 +284,28 @@ class Snapshot:
 
     index: HybridIndex
     entries: dict[str, EntryView]
+
+    def __post_init__(self) -> None:
+        index = self.index
+
+        # What a message means against one index never changes, and support traffic repeats
+        # itself (menu words, 转人工, the question of the day): a repeat costs a dict lookup.
+        @lru_cache(maxsize=UNDERSTOOD_CACHE)
+        def understood(
+            text: str, audiences: frozenset[str], products: frozenset[str]
+        ) -> Understanding:
+            return understand(text, index, audiences, products)
+
+        object.__setattr__(self, "understand", understood)
+
+    # Set in __post_init__: ``understand(text, audiences, products)``, memoised.
+    understand: Callable[[str, frozenset[str], frozenset[str]], Understanding] = field(
+        init=False, repr=False, compare=False
+    )
+
+
+# Messages whose understanding each index keeps (about 1 KB each).
+UNDERSTOOD_CACHE = 8192
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,11 @@ def embedder() -> Any:
 # Recently embedded KB texts: rebuilding the index after an edit embeds only what changed.
 _REMEMBER = 20000
 _memory: OrderedDict[tuple[bool, str], np.ndarray] = OrderedDict()
+# Recently embedded messages. A query costs 15-70 ms of a core while everything else a message
+# needs costs a few; support traffic repeats itself (menu words, 转人工, the day's common
+# question), so a repeated text is never embedded twice by one process. 1.5 KB a text.
+QUERY_CACHE = 8192
+_queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
 
 def embed(texts: Sequence[str], query: bool = False, batch: int = 64) -> np.ndarray:
@@ -46,7 +51,7 @@ def embed(texts: Sequence[str], query: bool = False, batch: int = 64) -> np.ndar
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
     if query:
-        return _embed(texts, True, batch)
+        return np.vstack([_query(t) for t in texts])
     with _lock:
         known = {t: _memory[(False, t)] for t in dict.fromkeys(texts) if (False, t) in _memory}
     todo = [t for t in dict.fromkeys(texts) if t not in known]
@@ -59,6 +64,21 @@ def embed(texts: Sequence[str], query: bool = False, batch: int = 64) -> np.ndar
         while len(_memory) > _REMEMBER:
             _memory.popitem(last=False)
     return np.vstack([known[t] for t in texts])
+
+
+def _query(text: str) -> np.ndarray:
+    with _lock:
+        known = _queries.get(text)
+        if known is not None:
+            _queries.move_to_end(text)
+            return known
+    vector = _embed([text], True, 1)[0]
+    vector.setflags(write=False)  # shared by every caller that asks for the same text
+    with _lock:
+        _queries[text] = vector
+        while len(_queries) > QUERY_CACHE:
+            _queries.popitem(last=False)
+    return vector
 
 
 def _embed(texts: Sequence[str], query: bool, batch: int) -> np.ndarray:
