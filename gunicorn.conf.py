@@ -35,6 +35,20 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 preload_app = False
 
 
+def on_starting(server: Any) -> None:
+    """Load the language models in the master, once: forked workers share them (copy on write).
+
+    A worker started later (more workers, a HUP under load) then answers its first message at
+    once instead of spending seconds loading its own copy. Code and the app are not preloaded,
+    so a HUP still picks up a new release of kefu itself (not of its model packages).
+    """
+    if not str(getattr(server.app, "app_uri", "")).startswith(("wsgi", "kefu")):
+        return  # the benchmarks' echo app shares these settings
+    from kefu.nlu import load_models
+
+    load_models()
+
+
 def post_worker_init(worker: Any) -> None:
     """Load the knowledge-base index in the background and hand back messages kept earlier."""
     from bot import delivery

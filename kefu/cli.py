@@ -24,19 +24,63 @@ kb_cli = AppGroup("kb", help="Knowledge base: import, export, evaluate.")
 
 @kb_cli.command("import")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
-def kb_import(path: Path) -> None:
-    """Import (upsert by id) a JSON Lines or CSV knowledge-base file; all or nothing."""
+@click.option(
+    "--defer-index",
+    is_flag=True,
+    help="Commit the entries at once and let the workers build the search index in the "
+    "background (they answer from the previous index meanwhile).",
+)
+def kb_import(path: Path, defer_index: bool) -> None:
+    """Import (upsert by id) a JSON Lines or CSV knowledge-base file; all or nothing.
+
+    The new revision's search index is built and saved before the entries are committed, so
+    every worker (and one restarted under load) maps it at once instead of building it.
+    """
     try:
         rows = kb.read_file(path)
     except ImportError_ as exc:
         fail(exc.errors, "条目")
     created, updated = kb.upsert(rows)
+    if not defer_index:
+        started = time.monotonic()
+        index = kb.build_pending_index(_IndexProgress())
+        click.echo(
+            f"索引已保存 / index saved: {len(index)} entries in {time.monotonic() - started:.1f} s"
+        )
     db.session.commit()
     unchanged = len(rows) - created - updated
     click.echo(
         f"已导入 {len(rows)} 条 / imported {len(rows)} entries: "
         f"{created} new, {updated} updated, {unchanged} unchanged."
     )
+
+
+@kb_cli.command("index")
+def kb_index() -> None:
+    """Build and save the search index of the stored KB (a no-op when it is saved already)."""
+    started = time.monotonic()
+    index = kb.load_or_build_index(kb.current_revision(), progress=_IndexProgress())
+    click.echo(
+        f"索引已就绪 / index ready: {len(index)} entries in {time.monotonic() - started:.1f} s"
+    )
+
+
+class _IndexProgress:
+    """Prints how many texts are embedded so far (on stderr, at most once a second)."""
+
+    def __init__(self) -> None:
+        self._shown = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if total and (done == total or now - self._shown >= 1.0):
+            self._shown = now
+            end = "\n" if done == total else ""
+            click.echo(
+                f"\r嵌入 / embedding: {done}/{total} texts ({done / total:.0%})",
+                nl=bool(end),
+                err=True,
+            )
 
 
 @kb_cli.command("export")

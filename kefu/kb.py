@@ -12,12 +12,13 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flask import Flask, current_app
 from sqlalchemy import select
 
@@ -26,8 +27,8 @@ from .catalog.models import CATEGORIES, KbEntryProduct
 from .extensions import db
 from .imports import ImportError_, read_text
 from .models import KbEntry, utcnow
-from .nlu import KbDoc, Understanding, dense, understand
-from .nlu.hybrid import FORMAT_VERSION, HybridIndex
+from .nlu import KbDoc, Understanding, dense, load_models, understand
+from .nlu.hybrid import FORMAT_VERSION, HybridIndex, text_hashes
 
 AUDIENCES = ("all", "end_user", "installer")
 FIELDS = ("id", "question", "alternates", "answer", "audience", "tags", "products")
@@ -290,11 +291,21 @@ class Snapshot:
 
         # What a message means against one index never changes, and support traffic repeats
         # itself (menu words, 转人工, the question of the day): a repeat costs a dict lookup.
+        entries = self.entries
+
         @lru_cache(maxsize=UNDERSTOOD_CACHE)
         def understood(
             text: str, audiences: frozenset[str], products: frozenset[str]
         ) -> Understanding:
-            return understand(text, index, audiences, products)
+            result = understand(text, index, audiences, products)
+            if all(c.id in entries for c in result.candidates):
+                return result
+            # An index of an earlier revision (while this one's is built) may name an entry
+            # that is gone: it is not offered, and an answer without it is no answer.
+            kept = tuple(c for c in result.candidates if c.id in entries)
+            if result.kind in {"answer", "clarify"} and len(kept) < len(result.candidates):
+                return Understanding("none", kept, reason="no_match")
+            return Understanding(result.kind, kept, result.reason)
 
         object.__setattr__(self, "understand", understood)
 
@@ -368,27 +379,50 @@ def snapshot() -> Snapshot:
         _snapshot_lock.release()
 
 
+def _entry_views() -> dict[str, EntryView]:
+    # Plain rows, not ORM objects: a worker starting with a 100k-entry KB reads them in well
+    # under a second, while the thread answering messages shares the interpreter with it.
+    rows = db.session.execute(
+        select(KbEntry.id, KbEntry.question, KbEntry.answer, KbEntry.audience)
+    )
+    return {r.id: EntryView(r.id, r.question, r.answer, r.audience) for r in rows}
+
+
 def _build(key: str, revision: str) -> Snapshot:
-    entries = db.session.scalars(select(KbEntry)).all()
-    views = {e.id: EntryView(e.id, e.question, e.answer, e.audience) for e in entries}
-    snap = Snapshot(load_or_build_index(revision, entries), views)
+    views = _entry_views()
+    snap = Snapshot(load_or_build_index(revision), views)
     _snapshots[key] = (revision, snap)
     return snap
 
 
 def index_folder(revision: str) -> Path:
     """Where the index of one KB revision is saved (under ``KB_INDEX_DIR``)."""
-    root = current_app.config.get("KB_INDEX_DIR") or Path(current_app.instance_path) / "kb-index"
-    root = Path(root)
-    return root / f"{revision}-v{FORMAT_VERSION}-{dense.MODEL}"
+    return _index_root() / f"{revision}{_INDEX_SUFFIX}"
 
 
-def load_or_build_index(revision: str, entries: list[KbEntry] | None = None) -> HybridIndex:
+# A saved index's folder is its KB revision and this: another format or model is not read.
+_INDEX_SUFFIX = f"-v{FORMAT_VERSION}-{dense.MODEL}"
+
+
+def _index_root() -> Path:
+    return Path(
+        current_app.config.get("KB_INDEX_DIR") or Path(current_app.instance_path) / "kb-index"
+    )
+
+
+# Called with (texts embedded so far, texts to embed) while an index is built.
+Progress = Callable[[int, int], None]
+
+
+def load_or_build_index(
+    revision: str, entries: list[KbEntry] | None = None, progress: Progress | None = None
+) -> HybridIndex:
     """The search index of KB ``revision``: memory-mapped if saved, else built and saved.
 
     Workers of one machine map the same files, so they share the pages; a build (on import,
     or by the first worker to see a new revision) is written to a temporary folder and renamed,
-    so a reader never sees half an index.
+    so a reader never sees half an index. A build embeds only the texts the newest saved index
+    does not have: after an edit of one entry of a large KB, that entry's phrasings.
     """
     folder = index_folder(revision)
     try:
@@ -397,20 +431,8 @@ def load_or_build_index(revision: str, entries: list[KbEntry] | None = None) -> 
         pass
     if entries is None:
         entries = list(db.session.scalars(select(KbEntry)).all())
-    products = _stored_products([e.id for e in entries])
-    docs = [
-        KbDoc(
-            id=e.id,
-            question=e.question,
-            alternates=tuple(e.alternates),
-            audience=e.audience,
-            tags=tuple(e.tags),
-            answer=e.answer,
-            products=tuple(products.get(e.id, ())),
-        )
-        for e in entries
-    ]
-    index = HybridIndex.build(docs)
+    docs = index_docs(entries)
+    index = HybridIndex.build(docs, embed=_reusing_embedder(newest_saved_index(), progress))
     if revision == "0":
         # No import has happened, so the token is the same in every database: nothing to share.
         return index
@@ -430,6 +452,92 @@ def load_or_build_index(revision: str, entries: list[KbEntry] | None = None) -> 
         return HybridIndex.load(folder)
     except ValueError:
         return index
+
+
+def index_docs(entries: list[KbEntry]) -> list[KbDoc]:
+    """The entries as the index reads them, with the products each is about."""
+    products = _stored_products([e.id for e in entries])
+    return [
+        KbDoc(
+            id=e.id,
+            question=e.question,
+            alternates=tuple(e.alternates),
+            audience=e.audience,
+            tags=tuple(e.tags),
+            answer=e.answer,
+            products=tuple(products.get(e.id, ())),
+        )
+        for e in entries
+    ]
+
+
+# Texts embedded per call while building (the progress is reported after each).
+EMBED_BATCH = 64
+
+
+def _reusing_embedder(
+    previous: tuple[str, HybridIndex] | None, progress: Progress | None
+) -> Callable[[Sequence[str]], np.ndarray]:
+    """An embedder that takes the vectors of texts ``previous`` has and embeds only the rest."""
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        hashes = text_hashes(texts)
+        known = previous[1].vectors_for(hashes) if previous is not None else {}
+        out = np.zeros((len(texts), dense.DIM), dtype=np.float32)
+        todo: list[int] = []
+        for i, h in enumerate(hashes.tolist()):
+            vector = known.get(h)
+            if vector is None:
+                todo.append(i)
+            else:
+                out[i] = vector
+        if progress is not None:
+            progress(0, len(todo))
+        for start in range(0, len(todo), EMBED_BATCH):
+            rows = todo[start : start + EMBED_BATCH]
+            out[rows] = dense.embed([texts[i] for i in rows])
+            if progress is not None:
+                progress(min(start + EMBED_BATCH, len(todo)), len(todo))
+        log.info("index build: %d texts embedded, %d reused", len(todo), len(texts) - len(todo))
+        return out
+
+    return embed
+
+
+def newest_saved_index(exclude: str | None = None) -> tuple[str, HybridIndex] | None:
+    """The most recently saved index of this format and model, with its KB revision, if any."""
+    root = _index_root()
+    if not root.is_dir():
+        return None
+    folders = sorted(
+        (
+            p
+            for p in root.iterdir()
+            if p.is_dir() and p.name.endswith(_INDEX_SUFFIX) and not p.name.startswith(".")
+        ),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for folder in folders:
+        revision_of = folder.name.removesuffix(_INDEX_SUFFIX)
+        if revision_of == exclude:
+            continue
+        try:
+            return revision_of, HybridIndex.load(folder)
+        except ValueError:
+            continue
+    return None
+
+
+def build_pending_index(progress: Progress | None = None) -> HybridIndex:
+    """Build and save the index of the KB as this session's uncommitted changes leave it.
+
+    Called after :func:`upsert` and before the commit: workers keep answering from the
+    previous revision until the commit publishes the new one, whose index is then ready.
+    """
+    db.session.flush()
+    entries = list(db.session.scalars(select(KbEntry)).all())
+    return load_or_build_index(current_revision(), entries, progress)
 
 
 # Saved indexes of this many recent revisions are kept (a worker may still be mapping one).
@@ -501,10 +609,15 @@ def warm_up(app: Flask) -> threading.Thread:
 
         def work() -> None:
             try:
+                # Ready means able to answer: the models too (loaded already under gunicorn).
+                load_models()
                 with app.app_context():
                     revision_now = current_revision()
                     db.session.remove()
                     if not (index_folder(revision_now) / "meta.json").exists():
+                        # The current revision's index is not built yet (an import that left
+                        # it to the workers): answer from the newest saved one meanwhile.
+                        _serve_previous(key, revision_now)
                         _build_elsewhere(app)
                     with _snapshot_lock:
                         _build(key, revision_now)
@@ -513,6 +626,7 @@ def warm_up(app: Flask) -> threading.Thread:
                 # Before `db upgrade` or while the database is away: retried on demand.
                 log.warning("knowledge-base warm-up failed", exc_info=True)
             finally:
+                _building.discard(key)
                 with _warmed:
                     _warmed.notify_all()
 
@@ -521,6 +635,26 @@ def warm_up(app: Flask) -> threading.Thread:
         _warm_up_started[key] = time.monotonic()
         thread.start()
         return thread
+
+
+def _serve_previous(key: str, revision_now: str) -> None:
+    """Install the newest saved index of an earlier revision, if there is one, until ours is."""
+    previous = newest_saved_index(exclude=revision_now)
+    if previous is None:
+        return
+    revision_then, index = previous
+    views = _entry_views()
+    db.session.remove()
+    with _snapshot_lock:
+        if key not in _snapshots:
+            _snapshots[key] = (revision_then, Snapshot(index, views))
+            # The warm-up builds the current one: no second build from snapshot().
+            _building.add(key)
+    with _warmed:
+        _warmed.notify_all()
+    log.info(
+        "answering from the index of revision %s while %s is built", revision_then, revision_now
+    )
 
 
 def _build_elsewhere(app: Flask) -> None:

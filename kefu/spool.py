@@ -46,8 +46,9 @@ def waiting_openids(directory: str) -> set[str]:
     """The users who have messages waiting (their next message must wait behind them)."""
     found: set[str] = set()
     for path in Path(directory).glob("*.jsonl"):
-        if path.name != FAILED:
-            found.update(str(r.get("inbound", {}).get("openid", "")) for r in read(path))
+        if path.name == FAILED:
+            continue
+        found.update(str(r.get("inbound", {}).get("openid", "")) for r in read(path))
     return found
 
 
@@ -104,7 +105,13 @@ def adopt(path: Path) -> Path | None:
 def read(path: Path) -> list[dict[str, Any]]:
     """The records of a claimed file; a torn last line (a crash mid-write) is skipped."""
     records = []
-    for line in path.read_text("utf-8").splitlines():
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        # Replayed and removed (or claimed under another name) by another worker since the
+        # folder was listed: nothing of it is left to read here.
+        return []
+    for line in text.splitlines():
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:

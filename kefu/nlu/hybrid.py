@@ -7,6 +7,7 @@ phrasing), so it is saved as ``.npy`` files and memory-mapped by every worker: l
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -24,11 +25,11 @@ from .spelling import Speller
 from .tuning import TUNING, Tuning
 from .types import KbDoc
 
-__all__ = ["FORMAT_VERSION", "Features", "HybridIndex"]
+__all__ = ["FORMAT_VERSION", "Features", "HybridIndex", "text_hashes"]
 
 # Bumped whenever the saved layout or the meaning of a feature changes: an index saved by
 # another version is rebuilt instead of being read wrongly.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _AUDIENCE_CODE = {"all": 0, "end_user": 1, "installer": 2}
 
 
@@ -46,6 +47,18 @@ class Features:
     cover: float = 0.0  # share of the message's words (IDF-weighted) the entry uses
     cover_gap: float = 0.0  # cover minus the best other candidate's
     sibling: float = 0.0  # how alike the entry is to the closest other candidate (centroids)
+
+
+def text_hashes(texts: Sequence[str]) -> np.ndarray:
+    """A stable 64-bit digest per text (the same in every process and on every machine)."""
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(t.encode("utf-8"), digest_size=8).digest(), "little")
+            for t in texts
+        ),
+        dtype=np.uint64,
+        count=len(texts),
+    )
 
 
 class _RowFile:
@@ -182,6 +195,7 @@ class HybridIndex:
             (w for p in postings for _, w in p), dtype=np.float32, count=int(indptr[-1])
         )
         emb = embed(texts).astype(np.float32)
+        text_hash = text_hashes(texts)
         phr_ptr = np.zeros(n + 1, dtype=np.int64)
         phr_ptr[1:] = np.cumsum(np.bincount(np.asarray(phr_doc, dtype=np.int64), minlength=n))
         # One unit vector per entry (the mean of its rows): how alike two entries are.
@@ -195,6 +209,8 @@ class HybridIndex:
             "post_w": post_w,
             # Half precision on disk: a 100k-entry KB has about a million rows.
             "emb": emb.astype(np.float16),
+            # Which text each row embeds: the next build reuses the rows of unchanged texts.
+            "text_hash": text_hash,
             "centroid": centroid,
             "phr_ptr": phr_ptr,
             "audience": np.array([_AUDIENCE_CODE.get(d.audience, 0) for d in docs], dtype=np.int8),
@@ -233,7 +249,17 @@ class HybridIndex:
             raise ValueError(f"no index in {folder}") from exc
         if meta.get("format") != FORMAT_VERSION or meta.get("model") != dense.MODEL:
             raise ValueError(f"index in {folder} has format {meta.get('format')}")
-        names = ("idf", "indptr", "post_doc", "post_w", "emb", "centroid", "phr_ptr", "audience")
+        names = (
+            "idf",
+            "indptr",
+            "post_doc",
+            "post_w",
+            "emb",
+            "centroid",
+            "phr_ptr",
+            "audience",
+            "text_hash",
+        )
         arrays: dict[str, Any] = {
             n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in names if n != "emb"
         }
@@ -241,6 +267,22 @@ class HybridIndex:
         # fault in (and keep resident) the pages around every row ever read.
         arrays["emb"] = _RowFile(folder / "emb.npy")
         return cls(arrays, meta)
+
+    def vectors_for(self, hashes: np.ndarray) -> dict[int, np.ndarray]:
+        """The saved embedding of each text (by :func:`text_hashes`) this index has."""
+        own = np.asarray(self._a["text_hash"])
+        wanted = np.isin(own, hashes)
+        rows = np.flatnonzero(wanted)
+        if not len(rows):
+            return {}
+        emb = self._a["emb"]
+        out: dict[int, np.ndarray] = {}
+        # Runs of neighbouring rows are read together (an entry's phrasings sit side by side).
+        for run in np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1):
+            block = np.asarray(emb[int(run[0]) : int(run[-1]) + 1], dtype=np.float32)
+            for r, vector in zip(run.tolist(), block, strict=True):
+                out[int(own[r])] = vector
+        return out
 
     # ------------------------------------------------------------------ search
     def lexical_scores(self, toks: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
