@@ -5,7 +5,8 @@ Usage: python benchmarks/nlu_loko.py [--audience installer|end_user] [--misses K
 For every development KB (the two labelled pairs in ../shared/eval, the demo KB and the
 project's test KBs) the decision is fitted on all the others (their labelled messages, plus
 the phrasings of their entries asked against an index without that phrasing, and without that
-entry, as answerable and out-of-scope examples), then the held-out KB is scored with the same
+entry, as answerable and out-of-scope examples; the semantic handoff margin from their labelled
+messages), then the held-out KB is scored with the same
 scorer ``flask kb eval`` uses (kefu/evaluation.py). KBs without labelled messages are scored
 on their own held-out phrasings. The primary figure is the worst held-out KB.
 
@@ -15,6 +16,7 @@ on their own held-out phrasings. The primary figure is the worst held-out KB.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = datasets()
     t0 = time.perf_counter()
     samples = {} if args.rules else {ds.name: corpus.samples(ds.docs, ds.cases) for ds in sets}
+    handoffs = {ds.name: corpus.handoff_cases(ds.docs, ds.cases) for ds in sets if not args.rules}
     print(f"fit data prepared in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     results: dict[str, Scores] = {}
     for ds in sets:
@@ -109,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             pooled = [s for other in sets if other.name != ds.name for s in samples[other.name]]
             cal: Calibrator = fit(pooled, TUNING, label=f"without {ds.name}")
+            others = [h for other in sets if other.name != ds.name for h in handoffs[other.name]]
+            margin = corpus.fit_handoff(others, cal, TUNING)
+            cal = dataclasses.replace(cal, handoff_margin=margin)
+            print(f"{ds.name:6} semantic handoff margin {margin:.4f}", file=sys.stderr)
             scores = corpus.score(ds.docs, ds.cases, cal, audiences)
         results[ds.name] = scores
         kind = "labelled" if ds.cases else "phrasings"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,22 @@ import numpy as np
 from ..evaluation import Case, Result, Scores
 from . import dense
 from .decision import Calibrator, Sample
-from .hybrid import HybridIndex
+from .handoff import detect_handoff, fit_margin, semantic_score
+from .hybrid import Features, HybridIndex
+from .prep import prepare
+from .tuning import Tuning
 from .types import KbDoc, Understanding
 
-__all__ = ["load_docs", "phrasing_cases", "samples", "score", "to_result"]
+__all__ = [
+    "HandoffCase",
+    "fit_handoff",
+    "handoff_cases",
+    "load_docs",
+    "phrasing_cases",
+    "samples",
+    "score",
+    "to_result",
+]
 
 _cache: dict[str, np.ndarray] = {}
 
@@ -109,6 +122,56 @@ def samples(docs: list[KbDoc], cases: Sequence[Case]) -> list[Sample]:
             built[key] = HybridIndex.build(variant, embed=cached_embed)
         out.append(_sample(built[key], case, ALL))
     return out
+
+
+@dataclass(frozen=True)
+class HandoffCase:
+    """A labelled message as the semantic handoff fit sees it."""
+
+    candidates: tuple[Features, ...]
+    margin: float  # kefu.nlu.handoff.semantic_score(...).margin
+    human: bool  # labelled "human"
+    lexical: bool  # the phrase lists hand it off already
+
+
+def handoff_cases(docs: list[KbDoc], cases: Sequence[Case]) -> list[HandoffCase]:
+    """Every labelled message of a KB with its candidates and its semantic handoff margin."""
+    if not cases:
+        return []
+    index = HybridIndex.build(docs, embed=cached_embed)
+    out = []
+    for case in cases:
+        prepared = index.speller.correct(prepare(case.text))
+        if not prepared:
+            continue
+        vector = dense.embed([prepared], query=True)[0]
+        out.append(
+            HandoffCase(
+                tuple(index.candidates(case.text, ALL, vector=vector)),
+                semantic_score(vector).margin,
+                case.expect == "human",
+                detect_handoff(case.text) is not None,
+            )
+        )
+    return out
+
+
+def fit_handoff(cases: Sequence[HandoffCase], cal: Calibrator, tuning: Tuning) -> float:
+    """The semantic handoff margin for ``cal``: see ``Tuning.handoff_false_budget``.
+
+    The messages that count against it are those the detector would be asked about: not
+    handed off by the phrase lists, not answered by the KB, and labelled as needing no person.
+    """
+    negatives = []
+    for h in cases:
+        if h.human or h.lexical:
+            continue
+        probs = cal.probabilities(h.candidates)
+        if len(probs) and float(probs.max()) >= cal.answer_threshold:
+            continue
+        negatives.append(h.margin)
+    positives = [h.margin for h in cases if h.human and not h.lexical]
+    return fit_margin(positives, negatives, tuning.handoff_false_budget)
 
 
 def to_result(u: Understanding) -> Result:

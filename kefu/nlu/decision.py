@@ -76,6 +76,10 @@ class Calibrator:
     answer_threshold: float
     list_threshold: float
     fitted_on: str = ""
+    # How much closer to a handoff example than to any ordinary question a message the KB
+    # does not answer must be to go to a person (kefu.nlu.handoff; above any cosine gap:
+    # the semantic detector is off until fitted).
+    handoff_margin: float = 2.0
 
     def probabilities(self, cands: Sequence[Features]) -> np.ndarray:
         """Probability that each candidate is the right entry (the rest: that none is)."""

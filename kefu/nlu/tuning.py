@@ -38,6 +38,9 @@ class Tuning:
     list_out_of_scope_budget: float = 0.15
     # Ridge penalty of the logistic fit (on standardised features).
     ridge: float = 1.0
+    # The semantic handoff margin is the lowest that hands off at most this share of the
+    # development messages that need no person and that the KB does not answer.
+    handoff_false_budget: float = 0.02
 
 
 TUNING = Tuning()

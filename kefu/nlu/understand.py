@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
+from . import dense
 from .calibration import ANSWER_CONFIDENCE, calibrate
 from .decision import Calibrator, default_calibrator
 from .devices import device_concepts
-from .handoff import detect_handoff
+from .handoff import detect_handoff, semantic_handoff
 from .hybrid import HybridIndex
 from .index import KbIndex
+from .prep import prepare
 from .text import (
     ERROR_CODE_RE,
     analyze,
@@ -143,7 +147,19 @@ def understand(
         return Understanding("handoff", reason=reason)
     if _is_smalltalk(norm):
         return Understanding("none", reason="smalltalk")
-    return decide(text, index, audiences, products, calibrator)
+    cal = calibrator or default_calibrator()
+    # The message is embedded once, for retrieval and for the semantic handoff detector.
+    prepared = index.speller.correct(prepare(text))
+    vector = dense.embed([prepared], query=True)[0] if prepared else None
+    result = decide(text, index, audiences, products, cal, vector=vector)
+    if result.kind != "answer" and vector is not None:
+        # What the KB answers stays answered (a KB with an entry on changing the bound phone
+        # number has made it self-service); otherwise a message that means "I need a person"
+        # in words no list has goes to one.
+        reason = semantic_handoff(vector, cal.handoff_margin)
+        if reason is not None:
+            return Understanding("handoff", reason=reason)
+    return result
 
 
 def decide(
@@ -152,12 +168,16 @@ def decide(
     audiences: frozenset[str],
     products: frozenset[str] = frozenset(),
     calibrator: Calibrator | None = None,
+    vector: np.ndarray | None = None,
 ) -> Understanding:
-    """Retrieval and the fitted decision only: answer, numbered list, or nothing."""
+    """Retrieval and the fitted decision only: answer, numbered list, or nothing.
+
+    ``vector`` is the message's embedding if the caller has it already.
+    """
     cal = calibrator or default_calibrator()
-    cands = index.candidates(text, audiences, products)
+    cands = index.candidates(text, audiences, products, vector=vector)
     if not cands and products:
-        cands = index.candidates(text, audiences)
+        cands = index.candidates(text, audiences, vector=vector)
     if not cands:
         return Understanding("none", reason="no_match")
     probs = cal.probabilities(cands)
