@@ -27,26 +27,41 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "10"))
 backlog = int(os.environ.get("GUNICORN_BACKLOG", "2048"))
 # The workers' heartbeat files on tmpfs: a slow disk must not make the master kill them.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-# No preload: each worker imports the app after the fork, so database connections and the
-# Redis pool are never shared between processes, and a HUP reloads new code. The
-# knowledge-base index is loaded per worker in the background (post_worker_init), so a
-# worker accepts messages at once and answers politely until its index is ready, and
-# /healthz reports 503 until then.
-preload_app = False
+# The app and its language models are loaded once, in the master, and every worker is a fork
+# of it: a worker started by a HUP (or to replace one) takes messages within milliseconds,
+# not after seconds of imports and model loading while the old workers are already gone, and
+# the workers share the model's pages. The master never opens a database or Redis connection
+# (post_fork drops the pools all the same), and each worker maps the knowledge-base index in
+# the background (post_worker_init), answering politely and reporting 503 on /healthz until
+# it is ready. New code therefore needs a new master: `systemctl restart`, or USR2 for a
+# restart without a gap (docs/deploy.md); a HUP restarts the workers on the loaded code.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"
+
+
+def _is_kefu(app: Any) -> bool:
+    return getattr(app, "name", "") == "kefu"  # the benchmarks' echo app shares these settings
 
 
 def on_starting(server: Any) -> None:
-    """Load the language models in the master, once: forked workers share them (copy on write).
+    """Load the language models before the first fork, so every worker starts with them."""
+    if preload_app and _is_kefu(server.app.wsgi()):
+        from kefu.nlu import load_models
 
-    A worker started later (more workers, a HUP under load) then answers its first message at
-    once instead of spending seconds loading its own copy. Code and the app are not preloaded,
-    so a HUP still picks up a new release of kefu itself (not of its model packages).
-    """
-    if not str(getattr(server.app, "app_uri", "")).startswith(("wsgi", "kefu")):
-        return  # the benchmarks' echo app shares these settings
-    from kefu.nlu import load_models
+        load_models()
 
-    load_models()
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Never use a connection pool inherited from the master (it should be empty anyway)."""
+    if not preload_app:
+        return  # the worker loads the app itself after this
+    app = server.app.wsgi()
+    if not _is_kefu(app):
+        return
+    from kefu.extensions import db
+
+    with app.app_context():
+        db.engine.dispose(close=False)
+    app.extensions.pop("kefu.redis", None)
 
 
 def post_worker_init(worker: Any) -> None:
@@ -56,7 +71,7 @@ def post_worker_init(worker: Any) -> None:
     from kefu import kb
 
     app = worker.wsgi
-    if getattr(app, "name", "") != "kefu":  # the benchmarks' echo app shares these settings
+    if not _is_kefu(app):
         return
     kb.warm_up(app)
     # Messages kept while the database was away, or by a worker killed while replaying them.

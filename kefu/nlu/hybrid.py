@@ -29,7 +29,7 @@ __all__ = ["FORMAT_VERSION", "Features", "HybridIndex", "text_hashes"]
 
 # Bumped whenever the saved layout or the meaning of a feature changes: an index saved by
 # another version is rebuilt instead of being read wrongly.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _AUDIENCE_CODE = {"all": 0, "end_user": 1, "installer": 2}
 
 
@@ -108,6 +108,7 @@ class HybridIndex:
         self.meta = meta
         self.ids: list[str] = list(meta["ids"])  # type: ignore[arg-type]
         self.questions: list[str] = list(meta["questions"])  # type: ignore[arg-type]
+        self.answers: list[str] = list(meta["answers"])  # type: ignore[arg-type]
         self.products: list[list[str]] = list(meta["products"])  # type: ignore[arg-type]
         self._vocab: dict[str, int] = {t: i for i, t in enumerate(meta["vocab"])}  # type: ignore[arg-type]
         self._row = {entry_id: i for i, entry_id in enumerate(self.ids)}
@@ -219,6 +220,8 @@ class HybridIndex:
             "format": FORMAT_VERSION,
             "ids": [d.id for d in docs],
             "questions": [d.question for d in docs],
+            # The replies as written, so a worker starting up needs no query of every entry.
+            "answers": [d.answer for d in docs],
             "products": [list(d.products) for d in docs],
             "vocab": sorted(vocab, key=vocab.__getitem__),
             "by_sound": speller.by_sound,
@@ -350,6 +353,11 @@ class HybridIndex:
             block = np.asarray(emb[int(ptr[r]) : int(ptr[r + 1])], dtype=np.float32)
             out.append(float((block @ v).max()) if len(block) else -1.0)
         return np.asarray(out, dtype=np.float32)
+
+    def audience_names(self) -> list[str]:
+        """Each entry's audience ("all", "end_user" or "installer")."""
+        names = {code: name for name, code in _AUDIENCE_CODE.items()}
+        return [names[int(c)] for c in np.asarray(self._a["audience"])]
 
     def visible(self, audiences: frozenset[str]) -> np.ndarray:
         """Boolean mask of the entries ``audiences`` may see."""
