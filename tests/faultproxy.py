@@ -55,7 +55,9 @@ class FaultProxy:
                         return
                     if self.mode == "forward" and upstream is not None:
                         (upstream if sock is client else client).sendall(data)
-        except OSError:
+        except (OSError, ValueError):
+            # Dropped by refuse() or close() from another thread: a closed socket's descriptor
+            # is -1, which select() rejects with ValueError.
             return
         finally:
             for sock in ends:
