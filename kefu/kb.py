@@ -12,7 +12,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -284,7 +284,7 @@ class Snapshot:
     """The search index and entry lookup matching one KB revision."""
 
     index: HybridIndex
-    entries: dict[str, EntryView]
+    entries: Mapping[str, EntryView]
 
     def __post_init__(self) -> None:
         index = self.index
@@ -387,15 +387,36 @@ def _entry_views() -> dict[str, EntryView]:
     return {r.id: EntryView(r.id, r.question, r.answer, r.audience) for r in rows}
 
 
+class _IndexedEntries(Mapping[str, EntryView]):
+    """The entries of a KB revision as its saved index holds them, made on demand.
+
+    A dictionary of 100k views would cost each worker tens of MB for the few entries a
+    message needs; the index has the texts already.
+    """
+
+    def __init__(self, index: HybridIndex) -> None:
+        self._index = index
+
+    def __getitem__(self, entry_id: str) -> EntryView:
+        row = self._index.row(entry_id)
+        if row is None:
+            raise KeyError(entry_id)
+        index = self._index
+        return EntryView(entry_id, index.questions[row], index.answers[row], index.audience(row))
+
+    def __contains__(self, entry_id: object) -> bool:
+        return isinstance(entry_id, str) and self._index.row(entry_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index.ids)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
 def _build(key: str, revision: str) -> Snapshot:
     index = load_or_build_index(revision)
-    views = {
-        entry_id: EntryView(entry_id, question, answer, audience)
-        for entry_id, question, answer, audience in zip(
-            index.ids, index.questions, index.answers, index.audience_names(), strict=True
-        )
-    }
-    snap = Snapshot(index, views)
+    snap = Snapshot(index, _IndexedEntries(index))
     _snapshots[key] = (revision, snap)
     return snap
 

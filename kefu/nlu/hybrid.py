@@ -31,6 +31,7 @@ __all__ = ["FORMAT_VERSION", "Features", "HybridIndex", "text_hashes"]
 # another version is rebuilt instead of being read wrongly.
 FORMAT_VERSION = 3
 _AUDIENCE_CODE = {"all": 0, "end_user": 1, "installer": 2}
+_AUDIENCE_NAME = {code: name for name, code in _AUDIENCE_CODE.items()}
 
 
 @dataclass(frozen=True)
@@ -354,10 +355,9 @@ class HybridIndex:
             out.append(float((block @ v).max()) if len(block) else -1.0)
         return np.asarray(out, dtype=np.float32)
 
-    def audience_names(self) -> list[str]:
-        """Each entry's audience ("all", "end_user" or "installer")."""
-        names = {code: name for name, code in _AUDIENCE_CODE.items()}
-        return [names[int(c)] for c in np.asarray(self._a["audience"])]
+    def audience(self, row: int) -> str:
+        """The audience of the entry at ``row``: "all", "end_user" or "installer"."""
+        return _AUDIENCE_NAME[int(self._a["audience"][row])]
 
     def visible(self, audiences: frozenset[str]) -> np.ndarray:
         """Boolean mask of the entries ``audiences`` may see."""
