@@ -196,8 +196,9 @@ def _thresholds(cal: Calibrator, samples: Sequence[Sample], tuning: Tuning) -> t
             break
         answer_t = p
     # Out-of-scope messages count against a list too ("晚上吃什么" gets no list): the list
-    # threshold is the lowest probability at which the lists given so far still hold the right
-    # entry often enough and go to few out-of-scope messages.
+    # threshold is the lowest probability at which all the lists it gives hold the right entry
+    # often enough, and at which they go to few out-of-scope messages. The share is taken over
+    # every list down to the threshold, so one miss among the first few does not end the walk.
     below = [(p, answerable, in3) for p, answerable, _, in3 in tops if p < answer_t]
     list_t = answer_t
     hits = seen = listed_oos = 0
@@ -205,12 +206,10 @@ def _thresholds(cal: Calibrator, samples: Sequence[Sample], tuning: Tuning) -> t
         hits += in3
         seen += 1
         listed_oos += not answerable
-        if (
-            hits < tuning.list_precision * seen
-            or listed_oos > tuning.list_out_of_scope_budget * n_oos
-        ):
+        if listed_oos > tuning.list_out_of_scope_budget * n_oos:
             break
-        list_t = p
+        if hits >= tuning.list_precision * seen:
+            list_t = p
     return answer_t, list_t
 
 
