@@ -43,7 +43,7 @@ def kb_import(path: Path, defer_index: bool) -> None:
     created, updated = kb.upsert(rows)
     if not defer_index:
         started = time.monotonic()
-        index = kb.build_pending_index(_IndexProgress())
+        index = kb.build_pending_index(IndexProgress())
         click.echo(
             f"索引已保存 / index saved: {len(index)} entries in {time.monotonic() - started:.1f} s"
         )
@@ -59,13 +59,13 @@ def kb_import(path: Path, defer_index: bool) -> None:
 def kb_index() -> None:
     """Build and save the search index of the stored KB (a no-op when it is saved already)."""
     started = time.monotonic()
-    index = kb.load_or_build_index(kb.current_revision(), progress=_IndexProgress())
+    index = kb.load_or_build_index(kb.current_revision(), progress=IndexProgress())
     click.echo(
         f"索引已就绪 / index ready: {len(index)} entries in {time.monotonic() - started:.1f} s"
     )
 
 
-class _IndexProgress:
+class IndexProgress:
     """Prints how many texts are embedded so far (on stderr, at most once a second)."""
 
     def __init__(self) -> None:

@@ -193,6 +193,12 @@ def demo_command() -> None:
     from .. import staff
 
     staff.demo(echo=click.echo)
+    # The first chat message should not wait for the index: build and save it now.
+    from .. import kb
+    from ..cli import IndexProgress
+
+    index = kb.load_or_build_index(kb.current_revision(), progress=IndexProgress())
+    click.echo(f"知识库索引就绪 / knowledge-base index ready: {len(index)} entries")
 
 
 def init_app(app: Flask) -> None:
