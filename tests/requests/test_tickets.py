@@ -39,7 +39,9 @@ def make_ticket(
 def test_numbers_are_readable_checked_and_random() -> None:
     day = datetime(2026, 12, 1).date()
     made = {numbers.generate(day) for _ in range(200)}
-    assert len(made) == 200
+    # 20 random bits a day: 200 draws repeat one about 2% of the time (a new ticket's number
+    # is checked against the used ones), three or more about once in a million.
+    assert len(made) >= 198
     number = made.pop()
     assert number.startswith("KF-20261201-") and len(number) == 18
     assert numbers.normalise(number.lower().replace("-", " ")) == number
