@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -123,22 +124,17 @@ def prototypes() -> dict[str, np.ndarray]:
     return out
 
 
-class SemanticScore(tuple):
-    """(reason, handoff similarity, contrast similarity) for one message."""
+class SemanticScore(NamedTuple):
+    """How close one message is to the nearest handoff reason and to ordinary questions."""
 
-    __slots__ = ()
-
-    def __new__(cls, reason: str, handoff: float, contrast: float) -> SemanticScore:
-        return super().__new__(cls, (reason, handoff, contrast))
-
-    @property
-    def reason(self) -> str:
-        return self[0]
+    reason: str
+    handoff: float  # similarity to the closest handoff group
+    contrast: float  # similarity to the closest contrast group
 
     @property
     def margin(self) -> float:
         """How much closer the message is to a handoff group than to any contrast group."""
-        return self[1] - self[2]
+        return self.handoff - self.contrast
 
 
 def _group_similarity(vecs: np.ndarray, vector: np.ndarray) -> float:
