@@ -29,13 +29,11 @@ from xml.etree import ElementTree
 
 from flask import Flask, current_app
 from sqlalchemy import bindparam, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from kefu import dbguard, dialog, kb, spool
-from kefu.extensions import db
+from kefu.extensions import db, insert_for_dialect
 from kefu.models import InboundMessage
 from kefu.wechat import Inbound, text_reply
 
@@ -164,7 +162,7 @@ def _dedupe_insert(dialect: str) -> Any:
     table = InboundMessage.__table__
     columns = ("dedupe_key", "openid", "reply", "created_at")
     return (
-        (sqlite_insert if dialect == "sqlite" else pg_insert)(table)
+        insert_for_dialect(dialect, table)
         .values({c: bindparam(c) for c in columns})
         .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
         .returning(table.c.id)

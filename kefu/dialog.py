@@ -15,15 +15,13 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, event, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import accounts, chat_context, chat_photos, csat, handoffs, kb
 from .catalog import devices
 from .catalog.models import Device
-from .extensions import db, insert_for
+from .extensions import db, insert_for, insert_for_dialect
 from .models import (
     ChatMessage,
     Conversation,
@@ -443,7 +441,7 @@ def _conversation(openid: str, now: datetime | None = None) -> Conversation:
 @cache
 def _conversation_upsert(dialect: str) -> Any:
     table = Conversation.__table__
-    stmt = (sqlite_insert if dialect == "sqlite" else pg_insert)(table).values(
+    stmt = insert_for_dialect(dialect, table).values(
         openid=bindparam("openid"), failures=0, updated_at=bindparam("now")
     )
     return stmt.on_conflict_do_update(

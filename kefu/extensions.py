@@ -86,6 +86,9 @@ def init_db(app: Flask) -> None:
 
 def insert_for(table: Any) -> Any:
     """An INSERT with ``on_conflict_do_*`` for the session's database (PostgreSQL or SQLite)."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        return sqlite_insert(table)
-    return pg_insert(table)
+    return insert_for_dialect(db.session.get_bind().dialect.name, table)
+
+
+def insert_for_dialect(dialect: str, table: Any) -> Any:
+    """The same for ``dialect``: for statements built once per dialect and reused."""
+    return sqlite_insert(table) if dialect == "sqlite" else pg_insert(table)

@@ -532,21 +532,9 @@ def _reusing_embedder(
 
 def newest_saved_index(exclude: str | None = None) -> tuple[str, HybridIndex] | None:
     """The most recently saved index of this format and model, with its KB revision, if any."""
-    root = _index_root()
-    if not root.is_dir():
-        return None
-    folders = sorted(
-        (
-            p
-            for p in root.iterdir()
-            if p.is_dir() and p.name.endswith(_INDEX_SUFFIX) and not p.name.startswith(".")
-        ),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for folder in folders:
+    for folder in _saved_folders(_index_root()):
         revision_of = folder.name.removesuffix(_INDEX_SUFFIX)
-        if revision_of == exclude:
+        if not folder.name.endswith(_INDEX_SUFFIX) or revision_of == exclude:
             continue
         try:
             return revision_of, HybridIndex.load(folder)
@@ -570,13 +558,19 @@ def build_pending_index(progress: Progress | None = None) -> HybridIndex:
 KEEP_INDEXES = 3
 
 
-def _prune_index_folders(current: Path) -> None:
-    folders = sorted(
-        (p for p in current.parent.iterdir() if p.is_dir() and not p.name.startswith(".")),
+def _saved_folders(root: Path) -> list[Path]:
+    """Saved index folders under ``root``, newest first (not the half-written ``.`` ones)."""
+    if not root.is_dir():
+        return []
+    return sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
-    for old in folders[KEEP_INDEXES:]:
+
+
+def _prune_index_folders(current: Path) -> None:
+    for old in _saved_folders(current.parent)[KEEP_INDEXES:]:
         # A folder saved in the last minute may be about to be mapped by the worker that saved it.
         if old != current and time.time() - old.stat().st_mtime > 60:
             # Removing files a worker has mapped is safe on POSIX: its mapping stays valid.
