@@ -321,6 +321,10 @@ def restart_100k(rig: Rig, texts: list[str], size: int, seconds: int, rate: int)
         if unready
         else "/healthz never 503"
     )
+    master, workers = rig.server.memory_mb()
+    ready_note += (
+        f"; PSS per worker {', '.join(f'{w:.0f}' for w in workers)} MB, master {master:.0f} MB"
+    )
     ended = time.monotonic()
     recovered = rig.wait_recovered(load, ended)
     processed = rig.processed(load)

@@ -162,6 +162,20 @@ class Server:
             total += (int(fields[11]) + int(fields[12])) / tick
         return total
 
+    def memory_mb(self) -> tuple[float, list[float]]:
+        """Proportional set size (shared pages split between sharers) of the master and of
+        each worker, in MB, from ``/proc/PID/smaps_rollup``."""
+
+        def pss(pid: int) -> float:
+            try:
+                text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:
+                return float("nan")
+            line = next((x for x in text.splitlines() if x.startswith("Pss:")), "Pss: 0 kB")
+            return int(line.split()[1]) / 1024
+
+        return pss(self.process.pid), [pss(pid) for pid in self.workers()]
+
     def stop(self) -> None:
         """Stop gunicorn (graceful, then forced) and wait for it."""
         if self.process.poll() is None:

@@ -50,6 +50,19 @@ class Features:
     sibling: float = 0.0  # how alike the entry is to the closest other candidate (centroids)
 
 
+def _reduced(centroid: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The leading principal directions of the centroids, and the centroids projected on them.
+
+    Uncentred, so that the projected dot product estimates the cosine itself; the directions
+    come from a sample of the rows, which a KB this large describes as well as all of them.
+    """
+    rng = np.random.default_rng(0)
+    sample = centroid[rng.choice(len(centroid), size=min(len(centroid), 20_000), replace=False)]
+    _, _, vt = np.linalg.svd(sample.astype(np.float64), full_matrices=False)
+    basis = np.ascontiguousarray(vt[:dim], dtype=np.float32)
+    return basis, np.ascontiguousarray(centroid @ basis.T, dtype=np.float32)
+
+
 def text_hashes(texts: Sequence[str]) -> np.ndarray:
     """A stable 64-bit digest per text (the same in every process and on every machine)."""
     return np.fromiter(
@@ -90,6 +103,12 @@ class _RowFile:
         raw = os.pread(self._fd, count * self._row_bytes, self._offset + start * self._row_bytes)
         return np.frombuffer(raw, dtype=self.dtype).reshape(count, self.shape[1])
 
+    def take(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The given rows, in that order (one read each: they are few and far apart)."""
+        size = self._row_bytes
+        raw = b"".join(os.pread(self._fd, size, self._offset + int(r) * size) for r in rows)
+        return np.frombuffer(raw, dtype=self.dtype).reshape(-1, self.shape[1])
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         whole = self[0 : self.shape[0]]
         return whole.astype(dtype) if dtype is not None else whole
@@ -114,6 +133,7 @@ class HybridIndex:
         self._vocab: dict[str, int] = {t: i for i, t in enumerate(meta["vocab"])}  # type: ignore[arg-type]
         self._row = {entry_id: i for i, entry_id in enumerate(self.ids)}
         self._product_masks: dict[frozenset[str], np.ndarray] = {}
+        self._audience_masks: dict[frozenset[str], np.ndarray] = {}
         self.speller = Speller(dict(meta.get("by_sound", {})), meta.get("known", ()))  # type: ignore[arg-type]
 
     def __len__(self) -> int:
@@ -122,7 +142,7 @@ class HybridIndex:
     @property
     def mapped(self) -> bool:
         """True when the arrays are memory-mapped from saved files (shared between processes)."""
-        return isinstance(self._a["centroid"], np.memmap)
+        return isinstance(self._a["idf"], np.memmap)
 
     def row(self, entry_id: str) -> int | None:
         """Position of an entry, or None."""
@@ -204,7 +224,7 @@ class HybridIndex:
         centroid = np.zeros((n, emb.shape[1] if len(emb) else dense.DIM), dtype=np.float32)
         np.add.at(centroid, np.asarray(phr_doc, dtype=np.int64), emb)
         centroid /= np.maximum(np.linalg.norm(centroid, axis=1, keepdims=True), 1e-12)
-        arrays = {
+        arrays: dict[str, Any] = {
             "idf": idf,
             "indptr": indptr,
             "post_doc": post_doc,
@@ -217,6 +237,8 @@ class HybridIndex:
             "phr_ptr": phr_ptr,
             "audience": np.array([_AUDIENCE_CODE.get(d.audience, 0) for d in docs], dtype=np.int8),
         }
+        if n >= tuning.coarse_min_entries:
+            arrays["basis"], arrays["coarse"] = _reduced(centroid, tuning.coarse_dim)
         meta: dict[str, object] = {
             "format": FORMAT_VERSION,
             "ids": [d.id for d in docs],
@@ -267,6 +289,10 @@ class HybridIndex:
         arrays: dict[str, Any] = {
             n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in names if n != "emb"
         }
+        if (folder / "coarse.npy").exists() and (folder / "basis.npy").exists():
+            arrays["basis"] = np.load(folder / "basis.npy")
+            arrays["coarse"] = np.load(folder / "coarse.npy", mmap_mode="r")
+            arrays["centroid"] = _RowFile(folder / "centroid.npy")
         # The phrasing rows are read a few at a time with pread, not mapped: a mapping would
         # fault in (and keep resident) the pages around every row ever read.
         arrays["emb"] = _RowFile(folder / "emb.npy")
@@ -337,6 +363,33 @@ class HybridIndex:
             )
         return (scores / ceiling).astype(np.float32), cover.astype(np.float32)
 
+    def _centroids(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        centroid = self._a["centroid"]
+        if isinstance(centroid, _RowFile):
+            return centroid.take(rows)
+        return np.asarray(centroid[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+
+    def nearest(
+        self, vector: np.ndarray, mask: np.ndarray, k: int, tuning: Tuning = TUNING
+    ) -> list[int]:
+        """The ``k`` entries allowed by ``mask`` whose centroids are closest to ``vector``.
+
+        A large KB is searched in its reduced space (``Tuning.coarse_min_entries``), and
+        ``Tuning.coarse_widen`` times as many entries come back: the estimate's best.
+        """
+        v = vector.astype(np.float32)
+        allowed = int(mask.sum())
+        if "coarse" in self._a:
+            scores = self._a["coarse"] @ (self._a["basis"] @ v)
+            k *= tuning.coarse_widen
+        else:
+            scores = np.asarray(self._a["centroid"] @ v, dtype=np.float32)
+        k = min(k, allowed)
+        if k <= 0:
+            return []
+        scores[~mask] = -np.inf
+        return [int(r) for r in np.argpartition(-scores, k - 1)[:k]]
+
     def dense_scores(self, vector: np.ndarray, rows: Iterable[int] | None = None) -> np.ndarray:
         """Cosine to each entry's centroid, or (``rows``) the best over those entries' rows.
 
@@ -360,9 +413,14 @@ class HybridIndex:
         return _AUDIENCE_NAME[int(self._a["audience"][row])]
 
     def visible(self, audiences: frozenset[str]) -> np.ndarray:
-        """Boolean mask of the entries ``audiences`` may see."""
-        codes = [c for name, c in _AUDIENCE_CODE.items() if name in audiences]
-        return np.isin(self._a["audience"], codes)
+        """Boolean mask of the entries ``audiences`` may see (read-only, shared)."""
+        cached = self._audience_masks.get(audiences)
+        if cached is None:
+            codes = [c for name, c in _AUDIENCE_CODE.items() if name in audiences]
+            cached = np.isin(self._a["audience"], codes)
+            cached.flags.writeable = False
+            self._audience_masks[audiences] = cached
+        return cached
 
     def candidates(
         self,
@@ -380,16 +438,14 @@ class HybridIndex:
         lex, cover = self.lexical_scores(toks)
         if vector is None:
             vector = dense.embed([prepared], query=True)[0]
-        coarse = self.dense_scores(vector)
         mask = self.visible(audiences)
         if products:
-            mask &= self.product_mask(products)
+            mask = mask & self.product_mask(products)
         if not mask.any():
             return []
         lex = np.where(mask, lex, -1.0)
-        coarse = np.where(mask, coarse, -2.0)
         k = min(tuning.candidates, int(mask.sum()))
-        rows = set(np.argpartition(-coarse, k - 1)[:k].tolist())
+        rows = set(self.nearest(vector, mask, k, tuning))
         rows |= set(np.argpartition(-lex, k - 1)[:k].tolist())
         rows = {r for r in rows if mask[r]}
         exact = self.dense_scores(vector, sorted(rows))
@@ -398,7 +454,7 @@ class HybridIndex:
         best_l = sorted(((float(lex[r]), r) for r in rows), reverse=True)
         best_c = sorted(((float(cover[r]), r) for r in rows), reverse=True)
         order = sorted(rows)
-        cent = np.asarray(self._a["centroid"][order])
+        cent = self._centroids(order)
         alike = cent @ cent.T
         np.fill_diagonal(alike, -1.0)
         sibling = {r: float(alike[i].max()) if len(order) > 1 else 0.0 for i, r in enumerate(order)}

@@ -26,6 +26,14 @@ class Tuning:
     answer_weight: float = 0.3
     # Entries taken from each retriever (dense and lexical) before the decision ranks them.
     candidates: int = 8
+    # From this many entries on, dense candidates are first picked in a reduced space: the
+    # entry centroids projected on their leading principal directions (``coarse_dim`` of
+    # them), a third of the bytes and arithmetic of the full matrix, which a large KB would
+    # otherwise read whole for every message. ``coarse_widen`` times as many candidates are
+    # taken from that estimate; their exact similarity comes from their own phrasing rows.
+    coarse_min_entries: int = 20_000
+    coarse_dim: int = 128
+    coarse_widen: int = 2
     # The fit picks the lowest answer threshold whose wrong answers on the pooled development
     # data stay within this share of the answerable ones (2% is the goal, 3% the most tolerated).
     wrong_budget: float = 0.02

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kefu.evaluation import Case, Result, Scores, missing_ids
 from kefu.nlu import HybridIndex, KbDoc, Understanding, detect_handoff, understand
+from kefu.nlu.tuning import TUNING
 
 ALL = frozenset({"all", "end_user", "installer"})
 
@@ -163,3 +168,47 @@ def test_scores_count_the_issue_figures() -> None:
     assert not scores.meets_targets()
     assert "NOT MET" in scores.report()
     assert missing_ids([Case("a", "x"), Case("b", "none")], ["y"]) == ["x"]
+
+
+def _topic_vectors(texts: Sequence[str]) -> np.ndarray:
+    """Stand-in embeddings with the shape real ones have: a topic direction plus a little of
+    each text's own (the topic is the digit that ends the text's first run of digits)."""
+    out = []
+    for text in texts:
+        digits = "".join(ch if ch.isdigit() else " " for ch in text).split()
+        topic = int(digits[0][-1]) if digits else 0
+        base = np.random.default_rng(topic).standard_normal(64)
+        own = np.random.default_rng(zlib.crc32(text.encode())).standard_normal(64)
+        v = base + 0.35 * own
+        out.append(v / np.linalg.norm(v))
+    return np.asarray(out, dtype=np.float32)
+
+
+def test_a_large_kb_is_searched_in_a_reduced_space_with_the_same_results(
+    tmp_path: Path,
+) -> None:
+    features = ["夜视", "录像", "报警", "对讲", "云台", "配网", "存储", "分享", "升级", "时间"]
+    docs = [
+        KbDoc(
+            f"gen_{i}",
+            f"第{i}号摄像机的{features[i % 10]}怎么设置",
+            (f"{i}号{features[i % 10]}",),
+            "all",
+        )
+        for i in range(400)
+    ]
+    reduced = dataclasses.replace(TUNING, coarse_min_entries=300, coarse_dim=16)
+    exact = dataclasses.replace(TUNING, coarse_min_entries=10**9)
+    HybridIndex.build(docs, reduced, embed=_topic_vectors).save(tmp_path / "reduced")
+    HybridIndex.build(docs, exact, embed=_topic_vectors).save(tmp_path / "exact")
+    small, full = HybridIndex.load(tmp_path / "reduced"), HybridIndex.load(tmp_path / "exact")
+    for i in range(0, 400, 7):
+        # The meaning of one entry's own phrasing, in words every entry shares: only the
+        # dense search can find it, and it must come first.
+        text, vector = "怎么设置", _topic_vectors([f"{i}号{features[i % 10]}"])[0]
+        best = [
+            max(ix.candidates(text, ALL, vector=vector, tuning=t), key=lambda f: f.dense)
+            for ix, t in ((small, reduced), (full, exact))
+        ]
+        assert small.ids[best[0].row] == full.ids[best[1].row] == f"gen_{i}", text
+        assert best[0].dense == pytest.approx(best[1].dense)
