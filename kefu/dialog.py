@@ -244,16 +244,25 @@ def _previous_question(openid: str) -> str | None:
     if len(pending) >= 2:
         return str(pending[-2])
     # The current message is still waiting to be written with the reply: the previous one is
-    # the latest line already written, read without writing the waiting lines first.
-    with db.session.no_autoflush:
-        return db.session.scalar(
-            select(ChatMessage.text)
-            .where(ChatMessage.openid == openid, ChatMessage.direction == "in")
-            .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
-            .offset(1 - len(pending))
-            .limit(1),
-            execution_options={_KEEP_LINES: True},
-        )
+    # the latest line already written, read without writing the waiting lines first (nor
+    # flushing anything: a Core statement on the session's connection).
+    return (
+        db.session.connection()
+        .execute(_previous_query(), {"openid": openid, "skip": 1 - len(pending)})
+        .scalar()
+    )
+
+
+@cache
+def _previous_query() -> Any:
+    table = ChatMessage.__table__
+    return (
+        select(table.c.text)
+        .where(table.c.openid == bindparam("openid"), table.c.direction == "in")
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+        .offset(bindparam("skip"))
+        .limit(1)
+    )
 
 
 def _reset_failures(conv: Conversation) -> None:
@@ -278,27 +287,55 @@ def _miss(conv: Conversation, message: str, best: str | None, now: datetime) -> 
 
 def hand_off(conv: Conversation, reason: str, now: datetime) -> Reply:
     """Give the conversation to a person: store why and what was said, and stay quiet after."""
-    lines = db.session.scalars(
-        select(ChatMessage)
-        .where(ChatMessage.openid == conv.openid, ChatMessage.created_at >= now - timedelta(days=1))
-        .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
-        .limit(TRANSCRIPT_LINES)
-    ).all()
-    transcript = [
-        {
-            "at": m.created_at.isoformat(),
-            "from": "user" if m.direction == "in" else "bot",
-            "text": m.text,
-        }
-        for m in reversed(lines)
-    ]
-    # The console queue (or WeChat's own tool) takes it; the user is told a person is coming,
-    # how long that usually takes and when agents are on duty.
-    notice_text = handoffs.opened(conv.openid, reason, transcript, now)
+    transcript = _transcript(conv.openid, now)
+    # Set before the handoff is queued: the conversation's row is then written once, with the
+    # rest of the transaction, not once for the queue's statements and again at the commit.
     conv.human_since = now
     conv.failures = 0
     conv.pending_choices = None
+    # The console queue (or WeChat's own tool) takes it; the user is told a person is coming,
+    # how long that usually takes and when agents are on duty.
+    notice_text = handoffs.opened(conv.openid, reason, transcript, now)
     return _say(conv, Reply("handoff", notice_text, reason=reason), now)
+
+
+def _transcript(openid: str, now: datetime) -> list[dict[str, str]]:
+    """The user's last day of lines (at most TRANSCRIPT_LINES), oldest first, for a handoff."""
+    session = db.session
+    # Every line of this transaction is written first, as an ORM read of the lines would.
+    write_transcript(session)
+    if any(
+        isinstance(obj, ChatMessage) for obj in (*session.new, *session.deleted, *session.dirty)
+    ):
+        session.flush()
+    # Columns only, as a Core statement: no ORM objects for lines that are only copied.
+    rows = (
+        session.connection()
+        .execute(
+            _transcript_query(),
+            {"openid": openid, "since": now - timedelta(days=1), "limit": TRANSCRIPT_LINES},
+        )
+        .all()
+    )
+    return [
+        {
+            "at": created_at.isoformat(),
+            "from": "user" if direction == "in" else "bot",
+            "text": line,
+        }
+        for created_at, direction, line in reversed(rows)
+    ]
+
+
+@cache
+def _transcript_query() -> Any:
+    table = ChatMessage.__table__
+    return (
+        select(table.c.created_at, table.c.direction, table.c.text)
+        .where(table.c.openid == bindparam("openid"), table.c.created_at >= bindparam("since"))
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+        .limit(bindparam("limit"))
+    )
 
 
 def end_human_session(openid: str) -> None:

@@ -13,6 +13,7 @@ import re
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -140,13 +141,23 @@ def duty() -> Duty:
     """The duty hours from CONSOLE_DUTY_HOURS / CONSOLE_DUTY_DAYS, in TIMEZONE."""
     cfg = current_app.config
     try:
-        start_s, end_s = str(cfg["CONSOLE_DUTY_HOURS"]).split("-")
+        hours, days = cfg["CONSOLE_DUTY_HOURS"], cfg["CONSOLE_DUTY_DAYS"]
+    except KeyError as exc:
+        raise RuntimeError(f"CONSOLE_DUTY_HOURS/DAYS or TIMEZONE invalid: {exc}") from exc
+    return _duty(str(hours), str(days), str(cfg.get("TIMEZONE") or "Asia/Shanghai"))
+
+
+@lru_cache(maxsize=16)
+def _duty(hours: str, day_spec: str, zone: str) -> Duty:
+    # Parsed once per setting: every handoff notice and sweep asks for the hours.
+    try:
+        start_s, end_s = hours.split("-")
         start, end = time.fromisoformat(start_s.strip()), time.fromisoformat(end_s.strip())
         days: set[int] = set()
-        for part in str(cfg["CONSOLE_DUTY_DAYS"]).split(","):
+        for part in day_spec.split(","):
             lo, _, hi = part.strip().partition("-")
             days.update(range(int(lo), int(hi or lo) + 1))
-        tz = ZoneInfo(str(cfg.get("TIMEZONE") or "Asia/Shanghai"))
+        tz = ZoneInfo(zone)
     except (ValueError, KeyError) as exc:
         raise RuntimeError(f"CONSOLE_DUTY_HOURS/DAYS or TIMEZONE invalid: {exc}") from exc
     return Duty(start, end, frozenset(d for d in days if 1 <= d <= 7), tz)
