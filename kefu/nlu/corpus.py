@@ -21,7 +21,6 @@ from . import dense
 from .decision import Calibrator, Sample
 from .handoff import detect_handoff, fit_margin, semantic_score
 from .hybrid import Features, HybridIndex
-from .prep import prepare
 from .tuning import Tuning
 from .types import KbDoc, Understanding
 
@@ -141,13 +140,13 @@ def handoff_cases(docs: list[KbDoc], cases: Sequence[Case]) -> list[HandoffCase]
     index = HybridIndex.build(docs, embed=cached_embed)
     out = []
     for case in cases:
-        prepared = index.speller.correct(prepare(case.text))
+        prepared = index.prepared(case.text)
         if not prepared:
             continue
         vector = dense.embed([prepared], query=True)[0]
         out.append(
             HandoffCase(
-                tuple(index.candidates(case.text, ALL, vector=vector)),
+                tuple(index.candidates(case.text, ALL, vector=vector, prepared=prepared)),
                 semantic_score(vector).margin,
                 case.expect == "human",
                 detect_handoff(case.text) is not None,

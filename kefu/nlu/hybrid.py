@@ -429,9 +429,14 @@ class HybridIndex:
         products: frozenset[str] = frozenset(),
         vector: np.ndarray | None = None,
         tuning: Tuning = TUNING,
+        prepared: str | None = None,
     ) -> list[Features]:
-        """The entries worth deciding about, with their features, best dense first."""
-        prepared = self.speller.correct(prepare(text))
+        """The entries worth deciding about, with their features, best dense first.
+
+        ``prepared`` is the text as :meth:`prepared` gives it, if the caller has it already.
+        """
+        if prepared is None:
+            prepared = self.prepared(text)
         toks = tokens(prepared)
         if not toks or not self.ids:
             return []
@@ -479,6 +484,10 @@ class HybridIndex:
             )
         out.sort(key=lambda f: f.dense, reverse=True)
         return out
+
+    def prepared(self, text: str) -> str:
+        """A message as this index reads it: prepared, then spelled with the KB's words."""
+        return self.speller.correct(prepare(text))
 
     def product_mask(self, products: frozenset[str]) -> np.ndarray:
         """Entries about one of ``products`` or about no product in particular."""

@@ -13,7 +13,6 @@ from .devices import device_concepts
 from .handoff import detect_handoff, semantic_handoff
 from .hybrid import HybridIndex
 from .index import KbIndex
-from .prep import prepare
 from .text import (
     ERROR_CODE_RE,
     analyze,
@@ -149,9 +148,9 @@ def understand(
         return Understanding("none", reason="smalltalk")
     cal = calibrator or default_calibrator()
     # The message is embedded once, for retrieval and for the semantic handoff detector.
-    prepared = index.speller.correct(prepare(text))
+    prepared = index.prepared(text)
     vector = dense.embed([prepared], query=True)[0] if prepared else None
-    result = decide(text, index, audiences, products, cal, vector=vector)
+    result = decide(text, index, audiences, products, cal, vector=vector, prepared=prepared)
     if result.kind != "answer" and vector is not None:
         # What the KB answers stays answered (a KB with an entry on changing the bound phone
         # number has made it self-service); otherwise a message that means "I need a person"
@@ -169,15 +168,19 @@ def decide(
     products: frozenset[str] = frozenset(),
     calibrator: Calibrator | None = None,
     vector: np.ndarray | None = None,
+    prepared: str | None = None,
 ) -> Understanding:
     """Retrieval and the fitted decision only: answer, numbered list, or nothing.
 
-    ``vector`` is the message's embedding if the caller has it already.
+    ``vector`` is the message's embedding and ``prepared`` its text as ``index.prepared``
+    gives it, if the caller has them already.
     """
     cal = calibrator or default_calibrator()
-    cands = index.candidates(text, audiences, products, vector=vector)
+    if prepared is None:
+        prepared = index.prepared(text)
+    cands = index.candidates(text, audiences, products, vector=vector, prepared=prepared)
     if not cands and products:
-        cands = index.candidates(text, audiences, vector=vector)
+        cands = index.candidates(text, audiences, vector=vector, prepared=prepared)
     if not cands:
         return Understanding("none", reason="no_match")
     probs = cal.probabilities(cands)
