@@ -390,16 +390,14 @@ class HybridIndex:
         scores[~mask] = -np.inf
         return [int(r) for r in np.argpartition(-scores, k - 1)[:k]]
 
-    def dense_scores(self, vector: np.ndarray, rows: Iterable[int] | None = None) -> np.ndarray:
-        """Cosine to each entry's centroid, or (``rows``) the best over those entries' rows.
+    def dense_scores(self, vector: np.ndarray, rows: Iterable[int]) -> np.ndarray:
+        """Per entry of ``rows``: the best cosine between the message and one of its rows.
 
-        The centroids (one row per entry) pick candidates from any size of KB in one product;
-        only the candidates' own rows (phrasings, phrasings with tags, the answer) are read for
-        the exact similarity, so the large row matrix stays on disk except for a few pages.
+        Only the candidates' own rows (phrasings, phrasings with tags, the answer) are read
+        (:meth:`nearest` picks the candidates from the centroids), so the large row matrix
+        stays on disk except for a few pages.
         """
         v = vector.astype(np.float32)
-        if rows is None:
-            return np.asarray(self._a["centroid"] @ v, dtype=np.float32)
         ptr = self._a["phr_ptr"]
         emb = self._a["emb"]
         out = []
