@@ -133,7 +133,7 @@ def main() -> None:
                 "RATELIMIT_ENABLED": False,
                 "REDIS_URL": "",
                 "DB_STATEMENT_TIMEOUT_MS": 600_000,
-                "CONSOLE_DUTY_HOURS": "00:00-23:59",
+                "CONSOLE_DUTY_HOURS": "00:00-24:00",
                 "JOBS_EAGER": True,
             }
         )

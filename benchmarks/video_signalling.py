@@ -106,7 +106,7 @@ def main() -> None:
                 url,
                 REDIS_URL=args.redis,
                 JOBS_EAGER=True,
-                CONSOLE_DUTY_HOURS="00:00-23:59",
+                CONSOLE_DUTY_HOURS="00:00-24:00",
                 WECHAT_API_BASE_URL=api.url,
             )
         )

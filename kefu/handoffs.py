@@ -112,7 +112,9 @@ class Duty:
     def on(self, now: datetime) -> bool:
         """Whether ``now`` falls in duty time."""
         local = now.astimezone(self.tz)
-        return local.isoweekday() in self.days and self.start <= local.time() < self.end
+        # An end of 24:00 (``time.max``) includes the day's last minute.
+        before_end = local.time() < self.end or self.end == time.max
+        return local.isoweekday() in self.days and self.start <= local.time() and before_end
 
     def next_start(self, now: datetime) -> datetime:
         """The next moment duty begins (``now`` itself when on duty)."""
@@ -128,7 +130,8 @@ class Duty:
 
     def label(self) -> str:
         """Hours as users read them: "每天 09:00-21:00", "周一至周五 09:00-18:00"."""
-        span = f"{self.start:%H:%M}-{self.end:%H:%M}"
+        end = "24:00" if self.end == time.max else f"{self.end:%H:%M}"
+        span = f"{self.start:%H:%M}-{end}"
         if self.days == frozenset(range(1, 8)):
             return f"每天 {span}"
         ordered = sorted(self.days)
@@ -152,7 +155,9 @@ def _duty(hours: str, day_spec: str, zone: str) -> Duty:
     # Parsed once per setting: every handoff notice and sweep asks for the hours.
     try:
         start_s, end_s = hours.split("-")
-        start, end = time.fromisoformat(start_s.strip()), time.fromisoformat(end_s.strip())
+        start = time.fromisoformat(start_s.strip())
+        # "24:00" is the end of the day: "00:00-24:00" means agents are always on duty.
+        end = time.max if end_s.strip() == "24:00" else time.fromisoformat(end_s.strip())
         days: set[int] = set()
         for part in day_spec.split(","):
             lo, _, hi = part.strip().partition("-")

@@ -67,7 +67,7 @@ def media_browser(browser: Browser) -> Iterator[Browser]:
 @pytest.fixture
 def wechat_api(app: Flask) -> Iterator[FakeWeChatApi]:
     """Jobs at once, agents always on duty, WeChat's API faked on loopback; an agent account."""
-    app.config.update(CONSOLE_DUTY_HOURS="00:00-23:59", JOBS_EAGER=True)
+    app.config.update(CONSOLE_DUTY_HOURS="00:00-24:00", JOBS_EAGER=True)
     with serve_fake_wechat_api() as api:
         app.config["WECHAT_API_BASE_URL"] = api.url
         with app.app_context():

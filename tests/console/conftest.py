@@ -26,7 +26,7 @@ SEND = "/cgi-bin/message/custom/send"
 def app(app: Flask) -> Iterator[Flask]:
     """Agents on duty around the clock (unless a test says otherwise); background jobs run at
     once after the commit; WeChat's API is the fake one on loopback, never the real one."""
-    app.config.update(CONSOLE_DUTY_HOURS="00:00-23:59", CONSOLE_DUTY_DAYS="1-7", JOBS_EAGER=True)
+    app.config.update(CONSOLE_DUTY_HOURS="00:00-24:00", CONSOLE_DUTY_DAYS="1-7", JOBS_EAGER=True)
     with serve_fake_wechat_api() as api:
         app.config["WECHAT_API_BASE_URL"] = api.url
         app.extensions["test.wechat_api"] = api

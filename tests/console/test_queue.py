@@ -35,7 +35,7 @@ def test_handoff_tells_the_user_who_is_coming_and_the_bot_then_stays_quiet(
     reply = wechat.reply(wechat.text("o_a", "转人工"))
     assert reply["MsgType"] == "text"
     assert "人工客服" in reply["Content"] and "分钟" in reply["Content"]
-    assert "人工服务时间：每天 00:00-23:59" in reply["Content"]
+    assert "人工服务时间：每天 00:00-24:00" in reply["Content"]
     # While waiting the bot says nothing, and what the user writes is kept for the agent.
     quiet = wechat.text("o_a", "我家的是 C3H，昨天开始离线")
     assert quiet.get_data(as_text=True) == "success"
