@@ -21,7 +21,7 @@ from . import dense
 from .decision import Calibrator, Sample
 from .handoff import detect_handoff, fit_margin, semantic_score
 from .hybrid import Features, HybridIndex
-from .tuning import Tuning
+from .tuning import TUNING, Tuning
 from .types import KbDoc, Understanding
 
 __all__ = [
@@ -95,20 +95,23 @@ def phrasing_cases(docs: list[KbDoc]) -> tuple[list[Case], list[list[KbDoc]]]:
     return cases, variants
 
 
-def _sample(index: HybridIndex, case: Case, audiences: frozenset[str]) -> Sample:
+def _sample(
+    index: HybridIndex, case: Case, audiences: frozenset[str], weight: float = 1.0
+) -> Sample:
     cands = tuple(index.candidates(case.text, audiences))
-    return Sample(cands, index.row(case.expect))
+    return Sample(cands, index.row(case.expect), weight)
 
 
 ALL = frozenset({"all", "end_user", "installer"})
 
 
-def samples(docs: list[KbDoc], cases: Sequence[Case]) -> list[Sample]:
+def samples(docs: list[KbDoc], cases: Sequence[Case], tuning: Tuning = TUNING) -> list[Sample]:
     """Fitting samples from a KB: its labelled messages (not the handoff ones) and phrasings."""
     out: list[Sample] = []
     if cases:
         index = HybridIndex.build(docs, embed=cached_embed)
-        out += [_sample(index, c, ALL) for c in cases if c.expect != "human"]
+        weight = tuning.message_weight
+        out += [_sample(index, c, ALL, weight) for c in cases if c.expect != "human"]
     pcases, variants = phrasing_cases(docs)
     built: dict[int, HybridIndex] = {}
     for case, variant in zip(pcases, variants, strict=True):

@@ -36,6 +36,7 @@ FEATURES = (
     "cover_gap",
     "sibling",
     "sibling_gap",
+    "foreign",
 )
 
 
@@ -54,6 +55,7 @@ def vectorize(f: Features) -> list[float]:
         f.sibling,
         # A lead over a near-duplicate sibling means less than the same lead over a stranger.
         f.dense_gap * f.sibling,
+        float(f.foreign),
     ]
 
 
@@ -63,6 +65,8 @@ class Sample:
 
     candidates: tuple[Features, ...]
     right_row: int | None
+    # How much the sample counts in the fit (see ``Tuning.message_weight``).
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -107,23 +111,23 @@ def default_calibrator() -> Calibrator:
     return Calibrator.from_json(text)
 
 
-def _choice_model(groups: list[tuple[np.ndarray, int | None]], ridge: float) -> np.ndarray:
+def _choice_model(groups: list[tuple[np.ndarray, int | None, float]], ridge: float) -> np.ndarray:
     """Conditional logit with a "none of them" option of utility 0, by damped Newton steps.
 
-    Each group is one message: the feature rows of its candidates and the index of the right
-    one (None when no candidate is right). P(candidate) = exp(u) / (1 + sum exp(u)).
+    Each group is one message: the feature rows of its candidates, the index of the right
+    one (None when no candidate is right) and its weight. P(candidate) = exp(u) / (1 + sum exp(u)).
     """
-    mats = [(np.hstack([x, np.ones((len(x), 1))]), right) for x, right in groups]
+    mats = [(np.hstack([x, np.ones((len(x), 1))]), right, wt) for x, right, wt in groups]
     k = mats[0][0].shape[1]
     reg = np.eye(k) * ridge
 
     def loss(w: np.ndarray) -> float:
         total = 0.5 * w @ reg @ w
-        for xb, right in mats:
+        for xb, right, wt in mats:
             u = xb @ w
             top = max(float(u.max()), 0.0)
-            total += top + np.log(np.exp(-top) + np.exp(u - top).sum())
-            total -= u[right] if right is not None else 0.0
+            nll = top + np.log(np.exp(-top) + np.exp(u - top).sum())
+            total += wt * (nll - (u[right] if right is not None else 0.0))
         return float(total)
 
     w = np.zeros(k)
@@ -131,13 +135,13 @@ def _choice_model(groups: list[tuple[np.ndarray, int | None]], ridge: float) -> 
     for _ in range(100):
         grad = reg @ w
         hess = reg.copy()
-        for xb, right in mats:
+        for xb, right, wt in mats:
             u = np.clip(xb @ w, -50, 50)
             e = np.exp(u)
             p = e / (1.0 + e.sum())
             mean = p @ xb
-            grad += mean - (xb[right] if right is not None else 0.0)
-            hess += (xb * p[:, None]).T @ xb - np.outer(mean, mean)
+            grad += wt * (mean - (xb[right] if right is not None else 0.0))
+            hess += wt * ((xb * p[:, None]).T @ xb - np.outer(mean, mean))
         step = np.linalg.solve(hess, grad)
         size = 1.0
         while size > 1e-4:
@@ -163,7 +167,8 @@ def fit(samples: Sequence[Sample], tuning: Tuning = TUNING, label: str = "") -> 
     for s in used:
         rows = [c.row for c in s.candidates]
         right = rows.index(s.right_row) if s.right_row in rows else None
-        groups.append(((np.array([vectorize(c) for c in s.candidates]) - mean) / scale, right))
+        x_s = (np.array([vectorize(c) for c in s.candidates]) - mean) / scale
+        groups.append((x_s, right, s.weight))
     coef = _choice_model(groups, tuning.ridge)
     w, b = tuple(float(v) for v in coef[:-1]), float(coef[-1])
     cal = Calibrator(w, b, tuple(mean.tolist()), tuple(scale.tolist()), 1.0, 1.0, label)
@@ -172,7 +177,8 @@ def fit(samples: Sequence[Sample], tuning: Tuning = TUNING, label: str = "") -> 
 
 
 def _thresholds(cal: Calibrator, samples: Sequence[Sample], tuning: Tuning) -> tuple[float, float]:
-    tops: list[tuple[float, bool, bool, bool]] = []  # best p, answerable, right, right in top 3
+    # best p, answerable, right, right in top 3, weight
+    tops: list[tuple[float, bool, bool, bool, float]] = []
     for s in samples:
         if not s.candidates:
             continue
@@ -180,18 +186,20 @@ def _thresholds(cal: Calibrator, samples: Sequence[Sample], tuning: Tuning) -> t
         order = np.argsort(-p)
         rows = [s.candidates[i].row for i in order[:3]]
         answerable = s.right_row is not None
-        tops.append((float(p[order[0]]), answerable, rows[0] == s.right_row, s.right_row in rows))
-    n_ans = max(sum(a for _, a, _, _ in tops), 1)
-    n_oos = max(sum(not a for _, a, _, _ in tops), 1)
-    tops.sort(reverse=True)
+        tops.append(
+            (float(p[order[0]]), answerable, rows[0] == s.right_row, s.right_row in rows, s.weight)
+        )
+    n_ans = max(sum(wt for _, a, _, _, wt in tops if a), 1.0)
+    n_oos = max(sum(wt for _, a, _, _, wt in tops if not a), 1.0)
+    tops.sort(key=lambda t: t[0], reverse=True)
     # Walk down from the most confident: the threshold is the lowest probability at which the
     # answers given so far stay within both budgets: wrong answers to answerable messages, and
     # answers to out-of-scope ones.
     answer_t = 1.0
-    wrong = oos = 0
-    for p, answerable, right, _ in tops:
-        wrong += answerable and not right
-        oos += not answerable
+    wrong = oos = 0.0
+    for p, answerable, right, _, wt in tops:
+        wrong += wt * (answerable and not right)
+        oos += wt * (not answerable)
         if wrong > tuning.wrong_budget * n_ans or oos > tuning.out_of_scope_budget * n_oos:
             break
         answer_t = p
@@ -199,13 +207,13 @@ def _thresholds(cal: Calibrator, samples: Sequence[Sample], tuning: Tuning) -> t
     # threshold is the lowest probability at which all the lists it gives hold the right entry
     # often enough, and at which they go to few out-of-scope messages. The share is taken over
     # every list down to the threshold, so one miss among the first few does not end the walk.
-    below = [(p, answerable, in3) for p, answerable, _, in3 in tops if p < answer_t]
+    below = [(p, answerable, in3, wt) for p, answerable, _, in3, wt in tops if p < answer_t]
     list_t = answer_t
-    hits = seen = listed_oos = 0
-    for p, answerable, in3 in below:  # already most confident first
-        hits += in3
-        seen += 1
-        listed_oos += not answerable
+    hits = seen = listed_oos = 0.0
+    for p, answerable, in3, wt in below:  # already most confident first
+        hits += wt * in3
+        seen += wt
+        listed_oos += wt * (not answerable)
         if listed_oos > tuning.list_out_of_scope_budget * n_oos:
             break
         if hits >= tuning.list_precision * seen:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import dense
-from .prep import prepare, tokens
+from .prep import prepare, tokens, words
 from .spelling import Speller
 from .tuning import TUNING, Tuning
 from .types import KbDoc
@@ -29,7 +29,7 @@ __all__ = ["FORMAT_VERSION", "Features", "HybridIndex", "text_hashes"]
 
 # Bumped whenever the saved layout or the meaning of a feature changes: an index saved by
 # another version is rebuilt instead of being read wrongly.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _AUDIENCE_CODE = {"all": 0, "end_user": 1, "installer": 2}
 _AUDIENCE_NAME = {code: name for name, code in _AUDIENCE_CODE.items()}
 
@@ -48,6 +48,7 @@ class Features:
     cover: float = 0.0  # share of the message's words (IDF-weighted) the entry uses
     cover_gap: float = 0.0  # cover minus the best other candidate's
     sibling: float = 0.0  # how alike the entry is to the closest other candidate (centroids)
+    foreign: bool = False  # the message names a product, brand or topic the KB never mentions
 
 
 def _reduced(centroid: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +62,29 @@ def _reduced(centroid: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     _, _, vt = np.linalg.svd(sample.astype(np.float64), full_matrices=False)
     basis = np.ascontiguousarray(vt[:dim], dtype=np.float32)
     return basis, np.ascontiguousarray(centroid @ basis.T, dtype=np.float32)
+
+
+def _common_direction(emb: np.ndarray, tuning: Tuning) -> np.ndarray:
+    """The direction every embedding shares, removed before similarities are compared.
+
+    Sentence embeddings crowd into a narrow cone (any two Chinese sentences have a cosine
+    near 0.8), so raw cosines differ by little between a good and a poor match. Centring
+    spreads them. The mean is taken over the KB's rows pooled with the shipped example
+    sentences of ordinary support chat, so that a small KB is not centred on itself.
+    """
+    mode = tuning.centre
+    if mode == "off":
+        return np.zeros(emb.shape[1] if emb.ndim == 2 else dense.DIM, dtype=np.float32)
+    from .handoff import prototypes
+
+    dim = emb.shape[1] if emb.ndim == 2 else dense.DIM
+    background = np.vstack(list(prototypes().values()))
+    if background.shape[1] != dim:  # vectors of another model (stand-ins): their own mean
+        background = np.zeros((0, dim), dtype=np.float32)
+    pool = background if mode == "background" else np.vstack([emb, background])
+    if not len(pool):
+        return np.zeros(dim, dtype=np.float32)
+    return pool.mean(axis=0).astype(np.float32)
 
 
 def text_hashes(texts: Sequence[str]) -> np.ndarray:
@@ -225,6 +249,7 @@ class HybridIndex:
         np.add.at(centroid, np.asarray(phr_doc, dtype=np.int64), emb)
         centroid /= np.maximum(np.linalg.norm(centroid, axis=1, keepdims=True), 1e-12)
         arrays: dict[str, Any] = {
+            "mu": _common_direction(emb, tuning),
             "idf": idf,
             "indptr": indptr,
             "post_doc": post_doc,
@@ -285,6 +310,7 @@ class HybridIndex:
             "phr_ptr",
             "audience",
             "text_hash",
+            "mu",
         )
         arrays: dict[str, Any] = {
             n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in names if n != "emb"
@@ -400,10 +426,23 @@ class HybridIndex:
         v = vector.astype(np.float32)
         ptr = self._a["phr_ptr"]
         emb = self._a["emb"]
+        mu = np.asarray(self._a["mu"], dtype=np.float32)
+        both = np.stack([v, mu], axis=1)
+        mm = float(mu @ mu)
+        v_norm = math.sqrt(max(1.0 - 2.0 * float(v @ mu) + mm, 1e-12))
+        vm = float(v @ mu)
         out = []
         for r in rows:
             block = np.asarray(emb[int(ptr[r]) : int(ptr[r + 1])], dtype=np.float32)
-            out.append(float((block @ v).max()) if len(block) else -1.0)
+            if not len(block):
+                out.append(-1.0)
+                continue
+            # Cosine after removing the common direction: (b - mu).(v - mu) / |b - mu||v - mu|
+            dots = block @ both
+            sq = np.einsum("ij,ij->i", block, block)
+            num = dots[:, 0] - dots[:, 1] - vm + mm
+            den = np.sqrt(np.maximum(sq - 2.0 * dots[:, 1] + mm, 1e-12)) * v_norm
+            out.append(float((num / den).max()))
         return np.asarray(out, dtype=np.float32)
 
     def audience(self, row: int) -> str:
@@ -439,6 +478,7 @@ class HybridIndex:
         if not toks or not self.ids:
             return []
         lex, cover = self.lexical_scores(toks)
+        foreign = self.foreign(text)
         if vector is None:
             vector = dense.embed([prepared], query=True)[0]
         mask = self.visible(audiences)
@@ -457,7 +497,8 @@ class HybridIndex:
         best_l = sorted(((float(lex[r]), r) for r in rows), reverse=True)
         best_c = sorted(((float(cover[r]), r) for r in rows), reverse=True)
         order = sorted(rows)
-        cent = self._centroids(order)
+        cent = self._centroids(order) - np.asarray(self._a["mu"], dtype=np.float32)
+        cent /= np.maximum(np.linalg.norm(cent, axis=1, keepdims=True), 1e-12)
         alike = cent @ cent.T
         np.fill_diagonal(alike, -1.0)
         sibling = {r: float(alike[i].max()) if len(order) > 1 else 0.0 for i, r in enumerate(order)}
@@ -478,10 +519,25 @@ class HybridIndex:
                     float(cover[r]),
                     float(cover[r]) - other_c,
                     sibling[r],
+                    foreign,
                 )
             )
         out.sort(key=lambda f: f.dense, reverse=True)
         return out
+
+    def foreign(self, text: str) -> bool:
+        """True when ``text`` names a topic from the off-topic list that this KB never uses.
+
+        The list (offtopic.txt) names what support KBs usually do not cover: other appliances,
+        other makers' products, company affairs. A KB that does mention the topic (a maker
+        whose KB names its own brand or 换电池) keeps it in scope.
+        """
+        from .text import compact, load_lexicon, normalize
+
+        found = load_lexicon("offtopic.txt").find(compact(normalize(prepare(text))))
+        if found is None:
+            return False
+        return any(f"w:{w}" not in self._vocab for w in words(prepare(found)))
 
     def prepared(self, text: str) -> str:
         """A message as this index reads it: prepared, then spelled with the KB's words."""

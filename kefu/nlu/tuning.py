@@ -38,12 +38,18 @@ class Tuning:
     # data stay within this share of the answerable ones (2% is the goal, 3% the most tolerated).
     wrong_budget: float = 0.02
     # ... and whose answers to out-of-scope messages stay within this share of them.
-    out_of_scope_budget: float = 0.05
+    out_of_scope_budget: float = 0.03
     # A numbered list is offered when the best entry is below the answer threshold but the
     # right one was among the first three at least this often in the fit.
     list_precision: float = 0.6
     # ... and that lists, with answers, go to at most this share of out-of-scope messages.
     list_out_of_scope_budget: float = 0.15
+    # Similarities are compared after removing the embeddings' common direction: "pooled"
+    # (the KB's rows with the shipped background sentences), "background" (those only), "off".
+    centre: str = "pooled"
+    # A labelled user message counts this many times a KB phrasing in the fit: phrasings are
+    # many and tidy, messages are how people really write.
+    message_weight: float = 2.0
     # Ridge penalty of the logistic fit (on standardised features).
     ridge: float = 1.0
     # The semantic handoff margin is the lowest that hands off at most this share of the
