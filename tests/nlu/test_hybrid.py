@@ -109,6 +109,35 @@ def test_out_of_scope_gets_no_answer(index: HybridIndex) -> None:
         assert understand(text, index, ALL).kind != "answer", text
 
 
+def test_a_product_the_kb_never_names_is_in_scope_only_where_a_kb_covers_it() -> None:
+    # A lock maker's emergency power steps are no answer for a robot vacuum; a maker whose KB
+    # covers its robot vacuum answers the same question.
+    locks = [
+        KbDoc(
+            "lock_battery",
+            "智能锁没电了怎么办？",
+            ("门锁电量低", "门锁没电了怎么开门"),
+            "all",
+            answer="用充电宝接锁体下方的应急 USB 口供电后开门。",
+        ),
+        KbDoc("lock_users", "怎么删除门锁里的指纹？", ("删除开门密码",), "all"),
+        KbDoc("nvr_hdmi", "录像机接显示器没有画面？", ("HDMI连接后黑屏",), "all"),
+    ]
+    question = "扫地机没电了怎么办"
+    assert understand(question, HybridIndex.build(locks), ALL).kind != "answer"
+    vacuums = [
+        *locks[1:],
+        KbDoc(
+            "vacuum_battery",
+            "扫地机器人没电了怎么充电？",
+            ("扫地机不回充", "扫地机电量低"),
+            "all",
+            answer="把扫地机放回充电座，指示灯呼吸闪烁即在充电。",
+        ),
+    ]
+    assert answered(understand(question, HybridIndex.build(vacuums), ALL)) == "vacuum_battery"
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
