@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from . import dense
+from .handoff import prototypes
 from .prep import prepare, tokens, words
 from .spelling import Speller
+from .text import compact, load_lexicon, normalize
 from .tuning import TUNING, Tuning
 from .types import KbDoc
 
@@ -73,11 +75,9 @@ def _common_direction(emb: np.ndarray, tuning: Tuning) -> np.ndarray:
     sentences of ordinary support chat, so that a small KB is not centred on itself.
     """
     mode = tuning.centre
-    if mode == "off":
-        return np.zeros(emb.shape[1] if emb.ndim == 2 else dense.DIM, dtype=np.float32)
-    from .handoff import prototypes
-
     dim = emb.shape[1] if emb.ndim == 2 else dense.DIM
+    if mode == "off":
+        return np.zeros(dim, dtype=np.float32)
     background = np.vstack(list(prototypes().values()))
     if background.shape[1] != dim:  # vectors of another model (stand-ins): their own mean
         background = np.zeros((0, dim), dtype=np.float32)
@@ -532,8 +532,6 @@ class HybridIndex:
         other makers' products, company affairs. A KB that does mention the topic (a maker
         whose KB names its own brand or 换电池) keeps it in scope.
         """
-        from .text import compact, load_lexicon, normalize
-
         found = load_lexicon("offtopic.txt").find(compact(normalize(prepare(text))))
         if found is None:
             return False
