@@ -48,12 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     handoffs = [h for ds in sets for h in corpus.handoff_cases(ds.docs, ds.cases)]
     cal = dataclasses.replace(cal, handoff_margin=corpus.fit_handoff(handoffs, cal, TUNING))
+    clauses = [c for ds in sets for c in corpus.clause_cases(ds.docs, ds.cases)]
+    cal = dataclasses.replace(cal, clause_threshold=corpus.fit_clause(clauses, cal, TUNING))
     for name, w in zip(FEATURES, cal.weights, strict=True):
         print(f"  {name:<14} {w:+.3f}")
     print(
         f"answer threshold {cal.answer_threshold:.3f}; list threshold {cal.list_threshold:.3f}"
         f" ({len(pooled)} samples); semantic handoff margin {cal.handoff_margin:.4f}"
-        f" ({len(handoffs)} labelled messages)"
+        f" ({len(handoffs)} labelled messages); clause threshold {cal.clause_threshold:.3f}"
     )
     if not args.check:
         TARGET.write_text(cal.to_json(), encoding="utf-8")

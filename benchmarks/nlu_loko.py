@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     samples = {} if args.rules else {ds.name: corpus.samples(ds.docs, ds.cases) for ds in sets}
     handoffs = {ds.name: corpus.handoff_cases(ds.docs, ds.cases) for ds in sets if not args.rules}
+    clauses = {ds.name: corpus.clause_cases(ds.docs, ds.cases) for ds in sets if not args.rules}
     print(f"fit data prepared in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     results: dict[str, Scores] = {}
     for ds in sets:
@@ -115,7 +116,14 @@ def main(argv: list[str] | None = None) -> int:
             others = [h for other in sets if other.name != ds.name for h in handoffs[other.name]]
             margin = corpus.fit_handoff(others, cal, TUNING)
             cal = dataclasses.replace(cal, handoff_margin=margin)
-            print(f"{ds.name:6} semantic handoff margin {margin:.4f}", file=sys.stderr)
+            others_c = [c for other in sets if other.name != ds.name for c in clauses[other.name]]
+            clause_t = corpus.fit_clause(others_c, cal, TUNING)
+            cal = dataclasses.replace(cal, clause_threshold=clause_t)
+            print(
+                f"{ds.name:6} semantic handoff margin {margin:.4f}, "
+                f"clause threshold {cal.clause_threshold:.3f}",
+                file=sys.stderr,
+            )
             scores = corpus.score(ds.docs, ds.cases, cal, audiences)
         results[ds.name] = scores
         kind = "labelled" if ds.cases else "phrasings"

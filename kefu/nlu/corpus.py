@@ -25,7 +25,10 @@ from .tuning import TUNING, Tuning
 from .types import KbDoc, Understanding
 
 __all__ = [
+    "ClauseCase",
     "HandoffCase",
+    "clause_cases",
+    "fit_clause",
     "fit_handoff",
     "handoff_cases",
     "load_docs",
@@ -174,6 +177,57 @@ def fit_handoff(cases: Sequence[HandoffCase], cal: Calibrator, tuning: Tuning) -
         negatives.append(h.margin)
     positives = [h.margin for h in cases if h.human and not h.lexical]
     return fit_margin(positives, negatives, tuning.handoff_false_budget)
+
+
+@dataclass(frozen=True)
+class ClauseCase:
+    """A labelled message of several clauses, with the index it is asked against."""
+
+    index: HybridIndex
+    text: str
+    expect: str  # entry id, or "none"
+
+
+def clause_cases(docs: list[KbDoc], cases: Sequence[Case]) -> list[ClauseCase]:
+    """The labelled messages (not the handoff ones) of a KB, for ``fit_clause``."""
+    if not cases:
+        return []
+    index = HybridIndex.build(docs, embed=cached_embed)
+    return [ClauseCase(index, c.text, c.expect) for c in cases if c.expect != "human"]
+
+
+def fit_clause(cases: Sequence[ClauseCase], cal: Calibrator, tuning: Tuning) -> float:
+    """The clause threshold for ``cal``: the lowest probability at which clause answers stay
+    within what the whole messages' answers left of the wrong-answer and out-of-scope budgets.
+    """
+    from .understand import clause_answer, decide
+
+    n_ans = sum(c.expect != "none" for c in cases)
+    n_oos = len(cases) - n_ans
+    wrong_left = tuning.wrong_budget * n_ans
+    oos_left = tuning.out_of_scope_budget * n_oos
+    found: list[tuple[float, bool, bool]] = []  # probability, answerable, right
+    for c in cases:
+        whole = decide(c.text, c.index, ALL, calibrator=cal)
+        answerable = c.expect != "none"
+        if whole.kind == "answer":
+            wrong_left -= answerable and whole.candidates[0].id != c.expect
+            oos_left -= not answerable
+            continue
+        unlimited = dataclasses.replace(cal, clause_threshold=0.0)
+        got = clause_answer(c.text, c.index, ALL, frozenset(), unlimited, whole)
+        if got is not None:
+            best = got.candidates[0]
+            found.append((best.score, answerable, best.id == c.expect))
+    threshold = 1.01
+    wrong = oos = 0
+    for p, answerable, right in sorted(found, reverse=True):
+        wrong += answerable and not right
+        oos += not answerable
+        if wrong > wrong_left or oos > oos_left:
+            break
+        threshold = p
+    return threshold
 
 
 def to_result(u: Understanding) -> Result:

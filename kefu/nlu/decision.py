@@ -84,6 +84,10 @@ class Calibrator:
     # does not answer must be to go to a person (kefu.nlu.handoff; above any cosine gap:
     # the semantic detector is off until fitted).
     handoff_margin: float = 2.0
+    # The probability a clause of a long message (kefu.nlu.understand.clause_views) needs for
+    # its answer to be given when the whole message got none; fitted like the answer
+    # threshold on what the whole messages left of the budgets (above 1: clauses are off).
+    clause_threshold: float = 1.01
 
     def probabilities(self, cands: Sequence[Features]) -> np.ndarray:
         """Probability that each candidate is the right entry (the rest: that none is)."""

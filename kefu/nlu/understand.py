@@ -158,7 +158,73 @@ def understand(
         reason = semantic_handoff(vector, cal.handoff_margin)
         if reason is not None:
             return Understanding("handoff", reason=reason)
+    if result.kind != "answer":
+        result = clause_answer(text, index, audiences, products, cal, result) or result
     return result
+
+
+# Where a message's clauses meet: sentence punctuation, and spaces between Chinese characters
+# (how many people separate clauses on a phone keyboard).
+_CLAUSE_BREAK_RE = re.compile(
+    r"[，。！？；、,.!?;~～…\n]+|(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])"
+)
+# A clause shorter than this (in characters) says too little alone: "是这样的", "谢谢".
+_CLAUSE_MIN_CHARS = 4
+# At most this many clause views are searched per message (each costs an embedding).
+_CLAUSE_VIEWS = 6
+
+
+def clause_views(text: str) -> list[str]:
+    """The parts of a long message that could each be its question: clauses and clause pairs.
+
+    People tell a story before they ask ("上个月买的，装在老家给爸妈用，现在连不上网了"): the
+    whole message, embedded as one, is mostly the story. Each clause and each pair of
+    neighbouring clauses is also asked on its own; the last ones first, where the question
+    usually is.
+    """
+    clauses = [c.strip() for c in _CLAUSE_BREAK_RE.split(text) if c and c.strip()]
+    clauses = [c for c in clauses if len(c) >= _CLAUSE_MIN_CHARS]
+    if len(clauses) < 2:
+        return []
+    views: list[str] = []
+    for i in range(len(clauses) - 1, -1, -1):
+        views.append(clauses[i])
+        if i > 0:
+            views.append(clauses[i - 1] + "，" + clauses[i])
+    return list(dict.fromkeys(views))[:_CLAUSE_VIEWS]
+
+
+def clause_answer(
+    text: str,
+    index: HybridIndex,
+    audiences: frozenset[str],
+    products: frozenset[str],
+    cal: Calibrator,
+    whole: Understanding,
+) -> Understanding | None:
+    """The answer one clause (or pair) of ``text`` gives, if it confirms the whole's best entry.
+
+    The whole message's best entry, too unsure to answer, is answered when a clause alone
+    gives it with confidence: the story around a question dilutes its meaning, not its topic.
+    Another entry a clause alone finds is not taken: a clause ("还没拆封") can mean many things.
+    """
+    if not whole.candidates:
+        return None
+    plausible = {whole.candidates[0].id}
+    best: Understanding | None = None
+    for view in clause_views(text):
+        prepared = index.prepared(view)
+        if not prepared:
+            continue
+        vector = dense.embed([prepared], query=True)[0]
+        found = decide(view, index, audiences, products, cal, vector=vector, prepared=prepared)
+        if (
+            found.kind == "answer"
+            and found.candidates[0].score >= cal.clause_threshold
+            and found.candidates[0].id in plausible
+        ) and (best is None or found.candidates[0].score > best.candidates[0].score):
+            best = found
+    return best
 
 
 def decide(

@@ -28,7 +28,7 @@ def _score(kb: Path, questions: Path) -> Scores:
     ("kb", "questions", "correct"),
     [
         (SHARED / "kb_dev.jsonl", DATA / "questions_extra.jsonl", 0.80),
-        (SHARED / "kb_locks.jsonl", SHARED / "questions_locks.jsonl", 0.48),
+        (SHARED / "kb_locks.jsonl", SHARED / "questions_locks.jsonl", 0.70),
     ],
 )
 def test_few_wrong_answers_and_nothing_out_of_scope(
@@ -40,3 +40,28 @@ def test_few_wrong_answers_and_nothing_out_of_scope(
     assert scores.rate("wrong") <= 0.03
     assert scores.rate("kept_out") >= 0.90
     assert scores.rate("correct") >= correct
+
+
+# What people write before they ask: the question is one clause of the message.
+STORIES = (
+    "我上个月在网上买的，装在老家给我爸妈用，他们年纪大了不太会弄，",
+    "你好，打扰一下，我是老用户了，之前一直用得好好的，最近不知道怎么回事，",
+    "早上起来发现的，孩子说昨天晚上就这样了，我也不懂这些，",
+    "我已经试了好几种办法，网上也查了，说法都不一样，",
+)
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="shared eval KB not available")
+def test_a_question_told_inside_a_story_is_still_answered() -> None:
+    index = HybridIndex.build(load_docs(SHARED / "kb_locks.jsonl"))
+    answerable = load_cases(SHARED / "questions_locks.jsonl")
+    # Every other answerable message (each story costs a few embeddings).
+    cases = [c for c in answerable if c.expect not in {"none", "human"}][::2]
+    right = wrong = 0
+    for n, case in enumerate(cases):
+        u = understand(STORIES[n % len(STORIES)] + case.text, index, ALL)
+        if u.kind == "answer":
+            right += u.candidates[0].id == case.expect
+            wrong += u.candidates[0].id != case.expect
+    assert wrong <= 0.03 * len(cases)
+    assert right >= 0.60 * len(cases)

@@ -109,6 +109,25 @@ def test_out_of_scope_gets_no_answer(index: HybridIndex) -> None:
         assert understand(text, index, ALL).kind != "answer", text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "我上个月在网上买的，装在老家给我爸妈用，他们年纪大了不太会弄，门铃电量低了怎么办",
+            "doorbell_battery",
+        ),
+        (
+            "早上起来发现的 孩子说昨天晚上就这样了 我也不懂这些 指纹锁怎么再加一个手指",
+            "lock_fingerprint",
+        ),
+    ],
+)
+def test_a_long_story_with_one_question_gets_that_questions_answer(
+    index: HybridIndex, text: str, expected: str
+) -> None:
+    assert answered(understand(text, index, ALL)) == expected
+
+
 def test_a_product_the_kb_never_names_is_in_scope_only_where_a_kb_covers_it() -> None:
     # A lock maker's emergency power steps are no answer for a robot vacuum; a maker whose KB
     # covers its robot vacuum answers the same question.
