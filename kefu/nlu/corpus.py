@@ -200,7 +200,7 @@ def fit_clause(cases: Sequence[ClauseCase], cal: Calibrator, tuning: Tuning) -> 
     """The clause threshold for ``cal``: the lowest probability at which clause answers stay
     within what the whole messages' answers left of the wrong-answer and out-of-scope budgets.
     """
-    from .understand import clause_answer, decide
+    from .understand import clause_confirmations, decide
 
     n_ans = sum(c.expect != "none" for c in cases)
     n_oos = len(cases) - n_ans
@@ -214,11 +214,10 @@ def fit_clause(cases: Sequence[ClauseCase], cal: Calibrator, tuning: Tuning) -> 
             wrong_left -= answerable and whole.candidates[0].id != c.expect
             oos_left -= not answerable
             continue
-        unlimited = dataclasses.replace(cal, clause_threshold=0.0)
-        got = clause_answer(c.text, c.index, ALL, frozenset(), unlimited, whole)
-        if got is not None:
-            best = got.candidates[0]
-            found.append((best.score, answerable, best.id == c.expect))
+        views = clause_confirmations(c.text, c.index, ALL, frozenset(), cal, whole)
+        scores = [v.candidates[0].score for v in views]
+        if scores:
+            found.append((max(scores), answerable, whole.candidates[0].id == c.expect))
     threshold = 1.01
     wrong = oos = 0
     for p, answerable, right in sorted(found, reverse=True):

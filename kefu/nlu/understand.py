@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -207,24 +208,34 @@ def clause_answer(
     The whole message's best entry, too unsure to answer, is answered when a clause alone
     gives it with confidence: the story around a question dilutes its meaning, not its topic.
     Another entry a clause alone finds is not taken: a clause ("还没拆封") can mean many things.
+    The first clause that is sure enough ends the search (each one costs an embedding).
     """
+    for found in clause_confirmations(text, index, audiences, products, cal, whole):
+        if found.candidates[0].score >= cal.clause_threshold:
+            return found
+    return None
+
+
+def clause_confirmations(
+    text: str,
+    index: HybridIndex,
+    audiences: frozenset[str],
+    products: frozenset[str],
+    cal: Calibrator,
+    whole: Understanding,
+) -> Iterator[Understanding]:
+    """Each clause view of ``text`` that answers with the whole message's best entry."""
     if not whole.candidates:
-        return None
-    plausible = {whole.candidates[0].id}
-    best: Understanding | None = None
+        return
+    best = whole.candidates[0].id
     for view in clause_views(text):
         prepared = index.prepared(view)
         if not prepared:
             continue
         vector = dense.embed([prepared], query=True)[0]
         found = decide(view, index, audiences, products, cal, vector=vector, prepared=prepared)
-        if (
-            found.kind == "answer"
-            and found.candidates[0].score >= cal.clause_threshold
-            and found.candidates[0].id in plausible
-        ) and (best is None or found.candidates[0].score > best.candidates[0].score):
-            best = found
-    return best
+        if found.kind == "answer" and found.candidates[0].id == best:
+            yield found
 
 
 def decide(
