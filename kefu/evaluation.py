@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["TARGETS", "Case", "Result", "Scores", "load_cases", "missing_ids"]
+__all__ = [
+    "STORIES",
+    "TARGETS",
+    "Case",
+    "Result",
+    "Scores",
+    "in_story",
+    "load_cases",
+    "missing_ids",
+]
 
 # (figure, at least or at most, floor, goal): the floors every held-out KB must reach.
 TARGETS: tuple[tuple[str, str, float, float], ...] = (
@@ -49,6 +58,21 @@ class Result:
         if self.kind == "answer":
             return self.entry_id or "?"
         return {"handoff": "human"}.get(self.kind, self.kind)
+
+
+# What people write before they ask: told inside one of these, a question is one clause of
+# the message (benchmarks/nlu_accuracy.py --stories, tests/nlu/test_accuracy.py).
+STORIES = (
+    "我上个月在网上买的，装在老家给我爸妈用，他们年纪大了不太会弄，",
+    "你好，打扰一下，我是老用户了，之前一直用得好好的，最近不知道怎么回事，",
+    "早上起来发现的，孩子说昨天晚上就这样了，我也不懂这些，",
+    "我已经试了好几种办法，网上也查了，说法都不一样，",
+)
+
+
+def in_story(text: str, n: int) -> str:
+    """The ``n``-th labelled message told after a story (the stories taken in turn)."""
+    return STORIES[n % len(STORIES)] + text
 
 
 def load_cases(path: Path) -> list[Case]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kefu.evaluation import Scores, load_cases
+from kefu.evaluation import Scores, in_story, load_cases
 from kefu.nlu import HybridIndex, understand
 from kefu.nlu.corpus import load_docs, to_result
 
@@ -42,15 +42,6 @@ def test_few_wrong_answers_and_nothing_out_of_scope(
     assert scores.rate("correct") >= correct
 
 
-# What people write before they ask: the question is one clause of the message.
-STORIES = (
-    "我上个月在网上买的，装在老家给我爸妈用，他们年纪大了不太会弄，",
-    "你好，打扰一下，我是老用户了，之前一直用得好好的，最近不知道怎么回事，",
-    "早上起来发现的，孩子说昨天晚上就这样了，我也不懂这些，",
-    "我已经试了好几种办法，网上也查了，说法都不一样，",
-)
-
-
 @pytest.mark.skipif(not SHARED.exists(), reason="shared eval KB not available")
 def test_a_question_told_inside_a_story_is_still_answered() -> None:
     index = HybridIndex.build(load_docs(SHARED / "kb_locks.jsonl"))
@@ -59,7 +50,7 @@ def test_a_question_told_inside_a_story_is_still_answered() -> None:
     cases = [c for c in answerable if c.expect not in {"none", "human"}][::2]
     right = wrong = 0
     for n, case in enumerate(cases):
-        u = understand(STORIES[n % len(STORIES)] + case.text, index, ALL)
+        u = understand(in_story(case.text, n), index, ALL)
         if u.kind == "answer":
             right += u.candidates[0].id == case.expect
             wrong += u.candidates[0].id != case.expect
