@@ -9,6 +9,7 @@ the KB does not answer (it should not be). Labelled user messages add how people
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -220,9 +221,11 @@ def fit_clause(cases: Sequence[ClauseCase], cal: Calibrator, tuning: Tuning) -> 
             found.append((max(scores), answerable, whole.candidates[0].id == c.expect))
     threshold = 1.01
     wrong = oos = 0
-    for p, answerable, right in sorted(found, reverse=True):
-        wrong += answerable and not right
-        oos += not answerable
+    # Messages of equal probability are taken together: a threshold answers all of them.
+    for p, group in itertools.groupby(sorted(found, reverse=True), key=lambda f: f[0]):
+        for _, answerable, right in group:
+            wrong += answerable and not right
+            oos += not answerable
         if wrong > wrong_left or oos > oos_left:
             break
         threshold = p

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import dense
 from .handoff import prototypes
-from .prep import prepare, tokens, words
+from .prep import prepare, tokens
 from .spelling import Speller
 from .text import compact, load_lexicon, normalize
 from .tuning import TUNING, Tuning
@@ -41,7 +41,7 @@ class Features:
     """What the decision reads about one candidate entry for one message."""
 
     row: int
-    dense: float  # best cosine between the message and one of the entry's phrasings
+    dense: float  # best centred cosine between the message and one of the entry's rows
     lexical: float  # BM25F score as a share of what the message's tokens could score at most
     dense_gap: float  # dense minus the best other candidate's dense
     lexical_gap: float  # lexical minus the best other candidate's lexical
@@ -417,7 +417,7 @@ class HybridIndex:
         return [int(r) for r in np.argpartition(-scores, k - 1)[:k]]
 
     def dense_scores(self, vector: np.ndarray, rows: Iterable[int]) -> np.ndarray:
-        """Per entry of ``rows``: the best cosine between the message and one of its rows.
+        """Per entry of ``rows``: the best centred cosine between the message and its rows.
 
         Only the candidates' own rows (phrasings, phrasings with tags, the answer) are read
         (:meth:`nearest` picks the candidates from the centroids), so the large row matrix
@@ -535,7 +535,9 @@ class HybridIndex:
         found = load_lexicon("offtopic.txt").find(compact(normalize(prepare(text))))
         if found is None:
             return False
-        return any(f"w:{w}" not in self._vocab for w in words(prepare(found)))
+        # Compared as retrieval tokens, so that a function character ("海康的门铃") counts
+        # as the vocabulary counts it: not at all.
+        return any(t not in self._vocab for t in tokens(prepare(found)) if t.startswith("w:"))
 
     def prepared(self, text: str) -> str:
         """A message as this index reads it: prepared, then spelled with the KB's words."""

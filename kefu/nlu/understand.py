@@ -167,9 +167,9 @@ def understand(
 # Where a message's clauses meet: sentence punctuation, and spaces between Chinese characters
 # (how many people separate clauses on a phone keyboard).
 _CLAUSE_BREAK_RE = re.compile(
-    r"[，。！？；、,.!?;~～…\n]+|(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])"
+    r"[，。！？；、,!?;~～…\n]+|(?<!\d)\.+|\.+(?!\d)|(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])"
 )
-# A clause shorter than this (in characters) says too little alone: "是这样的", "谢谢".
+# A clause shorter than this (in characters) says too little alone: "谢谢", "在吗".
 _CLAUSE_MIN_CHARS = 4
 # At most this many clause views are searched per message (each costs an embedding).
 _CLAUSE_VIEWS = 6
@@ -210,6 +210,8 @@ def clause_answer(
     Another entry a clause alone finds is not taken: a clause ("还没拆封") can mean many things.
     The first clause that is sure enough ends the search (each one costs an embedding).
     """
+    if cal.clause_threshold > 1.0:  # not fitted: clauses are off
+        return None
     for found in clause_confirmations(text, index, audiences, products, cal, whole):
         if found.candidates[0].score >= cal.clause_threshold:
             return found
