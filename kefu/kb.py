@@ -28,7 +28,7 @@ from .extensions import db
 from .imports import ImportError_, read_text
 from .models import KbEntry, utcnow
 from .nlu import KbDoc, Understanding, dense, load_models, understand
-from .nlu.hybrid import FORMAT_VERSION, HybridIndex, text_hashes
+from .nlu.hybrid import FORMAT_VERSION, SAME_ROWS, HybridIndex, text_hashes
 
 AUDIENCES = ("all", "end_user", "installer")
 FIELDS = ("id", "question", "alternates", "answer", "audience", "tags", "products")
@@ -458,7 +458,7 @@ def load_or_build_index(
     if entries is None:
         entries = list(db.session.scalars(select(KbEntry)).all())
     docs = index_docs(entries)
-    index = HybridIndex.build(docs, embed=_reusing_embedder(newest_saved_index(), progress))
+    index = HybridIndex.build(docs, embed=_reusing_embedder(newest_saved_rows(), progress))
     if revision == "0":
         # No import has happened, so the token is the same in every database: nothing to share.
         return index
@@ -539,6 +539,21 @@ def newest_saved_index(exclude: str | None = None) -> tuple[str, HybridIndex] | 
         try:
             return revision_of, HybridIndex.load(folder)
         except ValueError:
+            continue
+    return None
+
+
+def newest_saved_rows() -> tuple[str, HybridIndex] | None:
+    """The phrasing rows of the most recently saved index of this model, of this format or an
+    earlier one with the same rows (``hybrid.SAME_ROWS``): what a new build can reuse."""
+    suffixes = {f"-v{version}-{dense.MODEL}": version for version in SAME_ROWS}
+    for folder in _saved_folders(_index_root()):
+        suffix = next((s for s in suffixes if folder.name.endswith(s)), None)
+        if suffix is None:
+            continue
+        try:
+            return folder.name.removesuffix(suffix), HybridIndex.load_rows(folder)
+        except (OSError, ValueError):
             continue
     return None
 

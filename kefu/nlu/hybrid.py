@@ -32,6 +32,9 @@ __all__ = ["FORMAT_VERSION", "Features", "HybridIndex", "text_hashes"]
 # Bumped whenever the saved layout or the meaning of a feature changes: an index saved by
 # another version is rebuilt instead of being read wrongly.
 FORMAT_VERSION = 4
+# Earlier formats whose phrasing rows (``emb``, ``text_hash``) mean what this one's do: a new
+# build reuses their vectors instead of embedding the whole KB again after an upgrade.
+SAME_ROWS = frozenset({3, 4})
 _AUDIENCE_CODE = {"all": 0, "end_user": 1, "installer": 2}
 _AUDIENCE_NAME = {code: name for name, code in _AUDIENCE_CODE.items()}
 
@@ -322,6 +325,22 @@ class HybridIndex:
         # The phrasing rows are read a few at a time with pread, not mapped: a mapping would
         # fault in (and keep resident) the pages around every row ever read.
         arrays["emb"] = _RowFile(folder / "emb.npy")
+        return cls(arrays, meta)
+
+    @classmethod
+    def load_rows(cls, folder: Path) -> HybridIndex:
+        """Only the phrasing rows of a saved index of any format in ``SAME_ROWS`` (for
+        :meth:`vectors_for`); raises ValueError if there are none to reuse."""
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"no index in {folder}") from exc
+        if meta.get("format") not in SAME_ROWS or meta.get("model") != dense.MODEL:
+            raise ValueError(f"index in {folder} has format {meta.get('format')}")
+        arrays = {
+            "text_hash": np.load(folder / "text_hash.npy", mmap_mode="r"),
+            "emb": _RowFile(folder / "emb.npy"),
+        }
         return cls(arrays, meta)
 
     def vectors_for(self, hashes: np.ndarray) -> dict[int, np.ndarray]:

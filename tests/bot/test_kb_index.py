@@ -107,6 +107,34 @@ def test_rebuild_embeds_only_the_texts_that_changed(
         assert kb.snapshot().entries["image_flip"].answer == "答案二：在App中打开画面翻转"
 
 
+def test_an_upgrade_to_a_new_index_format_reuses_the_old_indexs_vectors(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _import_with_answer(runner, tmp_path, "答案")
+    with app.app_context():
+        # The saved index as an earlier release with the same phrasing rows left it.
+        folder = kb.index_folder(kb.current_revision())
+        meta = json.loads((folder / "meta.json").read_text("utf-8"))
+        meta["format"] = 3
+        (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        old = folder.with_name(folder.name.replace(f"-v{kb.FORMAT_VERSION}-", "-v3-"))
+        folder.rename(old)
+        kb.drop_cached_indexes()
+        embedded: list[str] = []
+        real = dense.embed
+
+        def counting(texts: list[str], query: bool = False, batch: int = 64) -> np.ndarray:
+            if not query:
+                embedded.extend(texts)
+            return real(texts, query, batch)
+
+        monkeypatch.setattr(dense, "embed", counting)
+        index = kb.load_or_build_index(kb.current_revision())
+        # Built in this release's format, without embedding the KB again.
+        assert index.meta["format"] == kb.FORMAT_VERSION and embedded == []
+        assert (folder / "meta.json").exists()
+
+
 def test_a_restarted_worker_answers_from_the_previous_index_while_the_new_one_builds(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
