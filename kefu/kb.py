@@ -532,27 +532,27 @@ def _reusing_embedder(
 
 def newest_saved_index(exclude: str | None = None) -> tuple[str, HybridIndex] | None:
     """The most recently saved index of this format and model, with its KB revision, if any."""
-    for folder in _saved_folders(_index_root()):
-        revision_of = folder.name.removesuffix(_INDEX_SUFFIX)
-        if not folder.name.endswith(_INDEX_SUFFIX) or revision_of == exclude:
-            continue
-        try:
-            return revision_of, HybridIndex.load(folder)
-        except ValueError:
-            continue
-    return None
+    return _newest_saved({FORMAT_VERSION}, HybridIndex.load, exclude)
 
 
 def newest_saved_rows() -> tuple[str, HybridIndex] | None:
     """The phrasing rows of the most recently saved index of this model, of this format or an
     earlier one with the same rows (``hybrid.SAME_ROWS``): what a new build can reuse."""
-    suffixes = {f"-v{version}-{dense.MODEL}": version for version in SAME_ROWS}
+    return _newest_saved(SAME_ROWS, HybridIndex.load_rows)
+
+
+def _newest_saved(
+    versions: Iterable[int], load: Callable[[Path], HybridIndex], exclude: str | None = None
+) -> tuple[str, HybridIndex] | None:
+    """The newest saved folder of one of the index format ``versions`` that ``load`` reads
+    (folders it cannot read are skipped), with its KB revision."""
+    suffixes = [f"-v{version}-{dense.MODEL}" for version in versions]
     for folder in _saved_folders(_index_root()):
         suffix = next((s for s in suffixes if folder.name.endswith(s)), None)
-        if suffix is None:
+        if suffix is None or folder.name.removesuffix(suffix) == exclude:
             continue
         try:
-            return folder.name.removesuffix(suffix), HybridIndex.load_rows(folder)
+            return folder.name.removesuffix(suffix), load(folder)
         except (OSError, ValueError):
             continue
     return None

@@ -102,6 +102,18 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
     )
 
 
+def _saved_meta(folder: Path, formats: Iterable[int]) -> dict[str, Any]:
+    """The metadata of the index saved in ``folder``; ValueError unless it is of one of
+    ``formats`` and made with this model."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"no index in {folder}") from exc
+    if meta.get("format") not in set(formats) or meta.get("model") != dense.MODEL:
+        raise ValueError(f"index in {folder} has format {meta.get('format')}")
+    return meta
+
+
 class _RowFile:
     """A saved 2-D ``.npy`` array whose row slices are read from the file on demand."""
 
@@ -297,12 +309,7 @@ class HybridIndex:
     @classmethod
     def load(cls, folder: Path) -> HybridIndex:
         """Memory-map a saved index; raises ValueError if it is missing or of another format."""
-        try:
-            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"no index in {folder}") from exc
-        if meta.get("format") != FORMAT_VERSION or meta.get("model") != dense.MODEL:
-            raise ValueError(f"index in {folder} has format {meta.get('format')}")
+        meta = _saved_meta(folder, {FORMAT_VERSION})
         names = (
             "idf",
             "indptr",
@@ -331,12 +338,7 @@ class HybridIndex:
     def load_rows(cls, folder: Path) -> HybridIndex:
         """Only the phrasing rows of a saved index of any format in ``SAME_ROWS`` (for
         :meth:`vectors_for`); raises ValueError if there are none to reuse."""
-        try:
-            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"no index in {folder}") from exc
-        if meta.get("format") not in SAME_ROWS or meta.get("model") != dense.MODEL:
-            raise ValueError(f"index in {folder} has format {meta.get('format')}")
+        meta = _saved_meta(folder, SAME_ROWS)
         arrays = {
             "text_hash": np.load(folder / "text_hash.npy", mmap_mode="r"),
             "emb": _RowFile(folder / "emb.npy"),

@@ -212,10 +212,8 @@ def clause_answer(
     """
     if cal.clause_threshold > 1.0:  # not fitted: clauses are off
         return None
-    for found in clause_confirmations(text, index, audiences, products, cal, whole):
-        if found.candidates[0].score >= cal.clause_threshold:
-            return found
-    return None
+    views = clause_confirmations(text, index, audiences, products, cal, whole)
+    return next((v for v in views if v.candidates[0].score >= cal.clause_threshold), None)
 
 
 def clause_confirmations(

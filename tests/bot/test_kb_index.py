@@ -27,6 +27,20 @@ def _import_with_answer(runner: FlaskCliRunner, tmp_path: Path, answer: str) -> 
     assert runner.invoke(args=["kb", "import", str(path)]).exit_code == 0
 
 
+def _count_embeddings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The KB texts embedded from now on (messages are not counted), filled as they are."""
+    embedded: list[str] = []
+    real = dense.embed
+
+    def counting(texts: list[str], query: bool = False, batch: int = 64) -> np.ndarray:
+        if not query:
+            embedded.extend(texts)
+        return real(texts, query, batch)
+
+    monkeypatch.setattr(dense, "embed", counting)
+    return embedded
+
+
 def _answer(app: Flask) -> str:
     with app.app_context():
         snap = kb.snapshot()
@@ -91,15 +105,7 @@ def test_rebuild_embeds_only_the_texts_that_changed(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _import_with_answer(runner, tmp_path, "答案一")
-    embedded: list[str] = []
-    real = dense.embed
-
-    def counting(texts: list[str], query: bool = False, batch: int = 64) -> np.ndarray:
-        if not query:
-            embedded.extend(texts)
-        return real(texts, query, batch)
-
-    monkeypatch.setattr(dense, "embed", counting)
+    embedded = _count_embeddings(monkeypatch)
     _import_with_answer(runner, tmp_path, "答案二：在App中打开画面翻转")
     # The changed answer is the one new text of a 12-entry KB; the rest come from the saved one.
     assert len(embedded) == 1 and "画面翻转" in embedded[0]
@@ -120,15 +126,7 @@ def test_an_upgrade_to_a_new_index_format_reuses_the_old_indexs_vectors(
         old = folder.with_name(folder.name.replace(f"-v{kb.FORMAT_VERSION}-", "-v3-"))
         folder.rename(old)
         kb.drop_cached_indexes()
-        embedded: list[str] = []
-        real = dense.embed
-
-        def counting(texts: list[str], query: bool = False, batch: int = 64) -> np.ndarray:
-            if not query:
-                embedded.extend(texts)
-            return real(texts, query, batch)
-
-        monkeypatch.setattr(dense, "embed", counting)
+        embedded = _count_embeddings(monkeypatch)
         index = kb.load_or_build_index(kb.current_revision())
         # Built in this release's format, without embedding the KB again.
         assert index.meta["format"] == kb.FORMAT_VERSION and embedded == []
