@@ -42,9 +42,9 @@ TRANSCRIPT_LINES = 20
 # and are personal data, so they are kept a month, not forever.
 DEDUPE_KEEP = timedelta(days=1)
 TRANSCRIPT_KEEP = timedelta(days=30)
-# Understanding reads this much of a message: its cost grows with the length, and a question
-# is asked in far fewer characters (the transcript keeps the whole message for a person).
-UNDERSTOOD_CHARS = 200
+# Understanding reads at most this much of a message (kefu.nlu.understand reads its start and
+# end within it); the transcript keeps the message for a person.
+UNDERSTOOD_CHARS = 2000
 # Two misses in a row and a person takes over.
 MAX_FAILURES = 2
 

@@ -25,7 +25,7 @@ from .text import (
 )
 from .types import Candidate, Understanding
 
-__all__ = ["understand", "understand_rules"]
+__all__ = ["READ_CHARS", "reading_window", "understand", "understand_rules"]
 
 _DEFAULT_AUDIENCES = frozenset({"all", "end_user"})
 # Below this raw similarity nothing is offered, not even as a clarification.
@@ -139,12 +139,16 @@ def understand(
     ``products`` (model codes or categories from the conversation or the message) narrows the
     entries to those about that product or about none in particular.
     """
+    text = text[:HANDOFF_READ_CHARS]
     norm = compact(normalize(text))
     if not has_wordlike(norm):
         return Understanding("none", reason="empty")
+    # The phrase lists read the whole message (a complaint can come anywhere in it); the
+    # search reads its reading window.
     reason = detect_handoff(text)
     if reason is not None:
         return Understanding("handoff", reason=reason)
+    text = reading_window(text)
     if _is_smalltalk(norm):
         return Understanding("none", reason="smalltalk")
     cal = calibrator or default_calibrator()
@@ -173,6 +177,28 @@ _CLAUSE_BREAK_RE = re.compile(
 _CLAUSE_MIN_CHARS = 4
 # At most this many clause views are searched per message (each costs an embedding).
 _CLAUSE_VIEWS = 6
+
+# The search reads this many characters of a message: its cost grows with the length (an
+# embedding per clause), and a question is asked in far fewer. The phrase lists of the handoff
+# detector read up to HANDOFF_READ_CHARS, which costs little.
+READ_CHARS = 200
+HANDOFF_READ_CHARS = 2000
+
+
+def reading_window(text: str, limit: int = READ_CHARS) -> str:
+    """At most ``limit`` characters of ``text``: its opening and, mostly, its end.
+
+    A long post tells its story first and asks at the end ("…试了好几种办法都不行，现在该怎么
+    办"), or asks first and explains after: the first clause (up to a third of the window) is
+    kept, and the rest of the window is filled from the end, where the question usually is.
+    """
+    if len(text) <= limit:
+        return text
+    head_limit = limit // 3
+    first_break = _CLAUSE_BREAK_RE.search(text)
+    end = first_break.start() if first_break and first_break.start() <= head_limit else head_limit
+    head = text[:end]
+    return head + "，" + text[len(text) - (limit - len(head) - 1) :]
 
 
 def clause_views(text: str) -> list[str]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from kefu import kb
 from kefu.catalog.models import Installer
 from kefu.extensions import db
-from kefu.models import UnansweredQuestion
+from kefu.models import Handoff, UnansweredQuestion
 from tests.conftest import FakeWeChat
 
 CLOSE_CALL_KB = [
@@ -114,3 +114,29 @@ def test_an_installer_bound_to_wechat_gets_installer_entries(
         db.session.commit()
     reply = wechat.reply(wechat.text("o_installer", "PoE交换机能带几台摄像头，供电功率怎么算"))
     assert "120W" in reply["Content"]
+
+
+STORY = "我上个月在网上买的，装在老家给我爸妈用，他们年纪大了不太会弄，"
+
+
+def test_a_question_at_the_end_of_a_long_post_is_answered(
+    runner: FlaskCliRunner, wechat: FakeWeChat, tmp_path: Path
+) -> None:
+    # Over 200 characters of story before the question: the bot reads the post's end too.
+    _import(runner, tmp_path, CLOSE_CALL_KB)
+    post = STORY * 8 + "门铃怎么恢复出厂设置"
+    assert len(post) > 250
+    reply = wechat.reply(wechat.text("o_long_post", post))
+    assert reply["Content"].startswith("门铃：")
+
+
+def test_a_request_for_a_person_deep_in_a_long_post_is_handed_off(
+    app: Flask, runner: FlaskCliRunner, wechat: FakeWeChat, tmp_path: Path
+) -> None:
+    _import(runner, tmp_path, CLOSE_CALL_KB)
+    post = STORY * 7 + "我要投诉，转人工！" + STORY * 8
+    assert post.index("转人工") > 200
+    wechat.reply(wechat.text("o_long_complaint", post))
+    with app.app_context():
+        handoff = db.session.scalar(select(Handoff).where(Handoff.openid == "o_long_complaint"))
+    assert handoff is not None

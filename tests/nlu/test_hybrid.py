@@ -13,6 +13,7 @@ import pytest
 from kefu.evaluation import Case, Result, Scores, missing_ids
 from kefu.nlu import HybridIndex, KbDoc, Understanding, detect_handoff, understand
 from kefu.nlu.tuning import TUNING
+from kefu.nlu.understand import READ_CHARS
 
 ALL = frozenset({"all", "end_user", "installer"})
 
@@ -126,6 +127,24 @@ def test_a_long_story_with_one_question_gets_that_questions_answer(
     index: HybridIndex, text: str, expected: str
 ) -> None:
     assert answered(understand(text, index, ALL)) == expected
+
+
+def test_a_question_at_the_end_of_a_long_post_is_read(index: HybridIndex) -> None:
+    # Over 200 characters of story, then the question: the search reads the post's opening
+    # and its end, not its first 200 characters only.
+    story = "我上个月在网上买的，装在老家给我爸妈用，他们年纪大了不太会弄，" * 8
+    post = story + "指纹锁怎么再加一个手指"
+    assert len(story) > READ_CHARS
+    assert answered(understand(post, index, ALL)) == "lock_fingerprint"
+    # A question asked first and explained after is read as well.
+    first = "指纹锁怎么再加一个手指，" + story
+    assert answered(understand(first, index, ALL)) == "lock_fingerprint"
+
+
+def test_a_request_for_a_person_anywhere_in_a_long_post_is_heard(index: HybridIndex) -> None:
+    story = "我上个月在网上买的，装在老家给我爸妈用，他们年纪大了不太会弄，" * 8
+    middle = story[:150] + "转人工" + story[150:]
+    assert understand(middle, index, ALL).kind == "handoff"
 
 
 def test_a_product_the_kb_never_names_is_in_scope_only_where_a_kb_covers_it() -> None:
