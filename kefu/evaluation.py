@@ -70,8 +70,14 @@ STORIES = (
 )
 
 
-def in_story(text: str, n: int) -> str:
-    """The ``n``-th labelled message told after a story (the stories taken in turn)."""
+def in_story(text: str, n: int, long: bool = False) -> str:
+    """The ``n``-th labelled message told after a story (the stories taken in turn).
+
+    ``long``: after every story, twice over (over 200 characters, as a long post is).
+    """
+    if long:
+        rotated = STORIES[n % len(STORIES) :] + STORIES[: n % len(STORIES)]
+        return "".join(rotated) * 2 + text
     return STORIES[n % len(STORIES)] + text
 
 

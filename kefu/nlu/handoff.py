@@ -29,6 +29,7 @@ __all__ = [
     "CONTRAST_GROUPS",
     "HANDOFF_REASONS",
     "SemanticScore",
+    "agitated",
     "detect_handoff",
     "fit_margin",
     "prototypes",
@@ -62,6 +63,11 @@ def detect_handoff(text: str) -> str | None:
         if load_lexicon(name).find(norm) is not None:
             return reason
     return None
+
+
+def agitated(text: str) -> bool:
+    """True if the message's tone is agitated (handoff_tone.txt), whatever it says."""
+    return load_lexicon("handoff_tone.txt").find(normalize(simplified(text))) is not None
 
 
 def _prototype_lines() -> dict[str, list[str]]:

@@ -11,7 +11,7 @@ from . import dense
 from .calibration import ANSWER_CONFIDENCE, calibrate
 from .decision import Calibrator, default_calibrator
 from .devices import device_concepts
-from .handoff import detect_handoff, semantic_handoff
+from .handoff import agitated, detect_handoff, semantic_handoff
 from .hybrid import HybridIndex
 from .index import KbIndex
 from .text import (
@@ -165,6 +165,9 @@ def understand(
             return Understanding("handoff", reason=reason)
     if result.kind != "answer":
         result = clause_answer(text, index, audiences, products, cal, result) or result
+    if result.kind != "answer" and agitated(text):
+        # "!!!" or "???" and a question the KB cannot answer: a person, not a list.
+        return Understanding("handoff", reason="angry")
     return result
 
 

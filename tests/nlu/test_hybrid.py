@@ -147,6 +147,30 @@ def test_a_request_for_a_person_anywhere_in_a_long_post_is_heard(index: HybridIn
     assert understand(middle, index, ALL).kind == "handoff"
 
 
+def test_an_agitated_tone_hands_off_only_what_the_kb_cannot_answer(index: HybridIndex) -> None:
+    # Urgency is not a complaint: the answer is what helps.
+    assert answered(understand("门锁没电了怎么开门！！！", index, ALL)) == "lock_battery"
+    # Without an answer, the agitated user gets a person rather than "I don't know".
+    u = understand("你们这个到底怎么回事？？？", index, ALL)
+    assert (u.kind, u.reason) == ("handoff", "angry")
+
+
+@pytest.mark.parametrize(
+    ("text", "needs_person"),
+    [
+        ("有没有人", True),
+        ("来人啊", True),
+        ("有人吗 门锁坏了", True),
+        ("门口人来人往 门铃电量低了怎么办", False),
+        ("有没有人升级过固件 指纹会不会丢", False),
+    ],
+)
+def test_asking_whether_anyone_is_there_is_told_from_talk_about_people(
+    text: str, needs_person: bool
+) -> None:
+    assert (detect_handoff(text) == "requested") is needs_person
+
+
 def test_a_product_the_kb_never_names_is_in_scope_only_where_a_kb_covers_it() -> None:
     # A lock maker's emergency power steps are no answer for a robot vacuum; a maker whose KB
     # covers its robot vacuum answers the same question.
