@@ -201,6 +201,8 @@ def reading_window(text: str, limit: int = READ_CHARS) -> str:
     first_break = _CLAUSE_BREAK_RE.search(text)
     end = first_break.start() if first_break and first_break.start() <= head_limit else head_limit
     head = text[:end]
+    if not head:  # the post opens with punctuation: its end fills the window
+        return text[-limit:]
     return head + "，" + text[len(text) - (limit - len(head) - 1) :]
 
 
