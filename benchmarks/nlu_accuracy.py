@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     index = HybridIndex.build(docs)
     print(f"KB entries: {len(index)}; index built in {time.perf_counter() - t0:.1f} s")
     scores = Scores()
+    told = args.stories or args.long_stories
     for n, case in enumerate(cases):
-        told = args.stories or args.long_stories
         text = in_story(case.text, n, long=args.long_stories) if told else case.text
         scores.add(case, to_result(understand(text, index, AUDIENCES[args.audience])))
     print(scores.report())

@@ -42,9 +42,6 @@ TRANSCRIPT_LINES = 20
 # and are personal data, so they are kept a month, not forever.
 DEDUPE_KEEP = timedelta(days=1)
 TRANSCRIPT_KEEP = timedelta(days=30)
-# Understanding reads at most this much of a message (kefu.nlu.understand reads its start and
-# end within it); the transcript keeps the message for a person.
-UNDERSTOOD_CHARS = 2000
 # Two misses in a row and a person takes over.
 MAX_FAILURES = 2
 
@@ -194,7 +191,8 @@ def respond(
     # is told so rather than handed the next-best entry, which would be a wrong answer.
     # The scanned device, or a serial or model code in the message, narrows the entries.
     products = chat_context.products_for(message, conv.device_id)
-    result: Understanding = snap.understand(message[:UNDERSTOOD_CHARS], INSTALLER, products)
+    # kefu.nlu.understand bounds what it reads (the phrase lists, then a window for the search).
+    result: Understanding = snap.understand(message, INSTALLER, products)
     if result.kind == "handoff":
         return hand_off(conv, result.reason or "requested", now)
     if result.kind != "answer" and chat_context.is_repeat(message, _previous_question(openid)):

@@ -53,10 +53,15 @@ _NEIGHBOURS = 2
 _VECTORS = Path(__file__).with_name("handoff_prototypes.npz")
 
 
+def _matchable(text: str) -> str:
+    """The form the phrase lists are matched against."""
+    # Traditional characters are converted first, so one pattern serves every script.
+    return compact(normalize(simplified(text)))
+
+
 def detect_handoff(text: str) -> str | None:
     """Return "security", "angry" or "requested" if the message needs a person, else None."""
-    # Traditional characters are converted first, so one pattern serves every script.
-    norm = compact(normalize(simplified(text)))
+    norm = _matchable(text)
     if not norm:
         return None
     for reason, name in HANDOFF_REASONS:
@@ -67,7 +72,7 @@ def detect_handoff(text: str) -> str | None:
 
 def agitated(text: str) -> bool:
     """True if the message's tone is agitated (handoff_tone.txt), whatever it says."""
-    return load_lexicon("handoff_tone.txt").find(normalize(simplified(text))) is not None
+    return load_lexicon("handoff_tone.txt").find(_matchable(text)) is not None
 
 
 def _prototype_lines() -> dict[str, list[str]]:
