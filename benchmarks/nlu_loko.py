@@ -72,6 +72,19 @@ def datasets() -> list[Dataset]:
     return out
 
 
+UNSEEN = ROOT / "benchmarks/data/kbs"
+
+
+def unseen_datasets() -> list[Dataset]:
+    """Product lines never used to fit or tune anything (``benchmarks/data/kbs/<name>/``)."""
+    out = []
+    for folder in sorted(p for p in UNSEEN.iterdir() if p.is_dir()):
+        kb_path, questions = folder / "kb.jsonl", folder / "questions.jsonl"
+        if kb_path.exists() and questions.exists():
+            out.append(Dataset(folder.name, corpus.load_docs(kb_path), load_cases(questions)))
+    return out
+
+
 def score_rules(ds: Dataset, audiences: frozenset[str]) -> Scores:
     """The rule-based matcher (kefu.nlu.rules) on one KB."""
     from kefu.nlu.index import KbIndex
@@ -98,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--audience", choices=["installer", "end_user"], default="installer")
     ap.add_argument("--misses", default="", help="list the misses of this KB")
     ap.add_argument("--rules", action="store_true", help="score the rule-based matcher")
+    ap.add_argument(
+        "--unseen",
+        action="store_true",
+        help="also score the product lines in benchmarks/data/kbs with the decision fitted on "
+        "every development KB (none of them is ever fitted on)",
+    )
     args = ap.parse_args(argv)
     audiences = ALL if args.audience == "installer" else END_USER
     sets = datasets()
@@ -134,6 +153,25 @@ def main(argv: list[str] | None = None) -> int:
                     f"    [{case.expect}] -> {res.label} {res.reason or ''} {res.choices}  "
                     f"{case.text}"
                 )
+    if args.unseen and not args.rules:
+        everything = [s for ds in sets for s in samples[ds.name]]
+        cal = fit(everything, TUNING, label="all development KBs")
+        all_handoffs = [h for ds in sets for h in handoffs[ds.name]]
+        cal = dataclasses.replace(cal, handoff_margin=corpus.fit_handoff(all_handoffs, cal, TUNING))
+        all_clauses = [c for ds in sets for c in clauses[ds.name]]
+        cal = dataclasses.replace(cal, clause_threshold=corpus.fit_clause(all_clauses, cal, TUNING))
+        unseen = unseen_datasets()
+        for ds in unseen:
+            scores = corpus.score(ds.docs, ds.cases, cal, audiences)
+            results[ds.name] = scores
+            print(f"{ds.name:6} (unseen   ) {scores.summary()}")
+            if args.misses == ds.name:
+                for case, res in scores.misses:
+                    print(
+                        f"    [{case.expect}] -> {res.label} {res.reason or ''} {res.choices}  "
+                        f"{case.text}"
+                    )
+        sets = sets + unseen
     labelled = [s for name, s in results.items() if any(d.name == name and d.cases for d in sets)]
     for title, group in (("labelled KBs", labelled), ("all KBs", list(results.values()))):
         worst = {

@@ -1,0 +1,53 @@
+"""Requests only staff can carry out, and complaints about waiting, go to a person; the same
+topics asked as how-to or policy questions are left to the knowledge base."""
+
+from __future__ import annotations
+
+import pytest
+
+from kefu.nlu import detect_handoff
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        # Refunds and returns asked for, or not arrived; asked about, they are KB questions.
+        ("申请退款，不想用了", "security"),
+        ("这台我要退货", "security"),
+        ("退的货上周就到你们那了 钱到现在还没到账", "security"),
+        ("退货政策是怎样的", None),
+        ("没拆封的能退货吗", None),
+        # Orders: a mistake to correct, a number to look up, a parcel that has not left.
+        ("昨天拍错颜色了 要白色的", "security"),
+        ("单号 88120034567 帮忙看看", "security"),
+        ("付款三天了还没发货", "security"),
+        ("买错型号了 没拆封 可以退吗", None),
+        # Invoices are issued by staff; whether one can be had is a KB question.
+        ("公司报销 要开发票", "security"),
+        ("发票税号开错了", "security"),
+        ("你们能开发票吗", None),
+        # Someone else's data or binding.
+        ("这个SN是谁激活的", "security"),
+        ("设备一直绑在她的账号上 联系不到人", "security"),
+        ("能不能后台强制解绑", "security"),
+        ("家里的设备想转到我名下", "security"),
+        ("经销商后台的密码忘了 麻烦重置", "security"),
+        ("怎么设置门锁管理员密码", None),
+        ("有没有办法绕过密码直接进门", "security"),
+        ("让扫地机绕开宠物碗", None),
+        # Waiting and compensation, including Cantonese.
+        ("送修快一个月了 还没寄回", "angry"),
+        ("排队等咗成个礼拜", "angry"),
+        ("问咗三日都冇人覆", "angry"),
+        ("漏水泡坏了地板 你们必须赔", "angry"),
+        # Being phoned, a person, a salesperson; a phone watch's calls are a feature.
+        ("可以打个电话给我吗", "requested"),
+        ("麻烦回个电话", "requested"),
+        ("我要跟人说话", "requested"),
+        ("采购一百台 找个销售对接", "requested"),
+        ("上课时间家长打电话给孩子能打通吗", None),
+        ("按SOS键会先打给谁", None),
+    ],
+)
+def test_staff_only_and_complaints(message: str, reason: str | None) -> None:
+    assert detect_handoff(message) == reason
