@@ -1,6 +1,7 @@
 """Leave-one-KB-out evaluation: each KB is scored by a decision fitted without it.
 
-Usage: python benchmarks/nlu_loko.py [--audience installer|end_user] [--misses KB] [--rules] [--unseen]
+Usage: python benchmarks/nlu_loko.py [--audience installer|end_user] [--misses KB] [--rules]
+                                    [--unseen]
 
 For every development KB (the two labelled pairs in ../shared/eval, the demo KB and the
 project's test KBs) the decision is fitted on all the others (their labelled messages, plus
