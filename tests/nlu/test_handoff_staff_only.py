@@ -35,6 +35,10 @@ from kefu.nlu import detect_handoff
         ("怎么设置门锁管理员密码", None),
         ("有没有办法绕过密码直接进门", "security"),
         ("让扫地机绕开宠物碗", None),
+        ("账号被盗了 设备被人删了", "security"),
+        ("扣了一笔钱 还以为被盗刷了 原来是自动续费", None),
+        ("前年找人装的 一直好好的 今天突然离线", None),
+        ("找个人来帮我装一下", "requested"),
         # Waiting and compensation, including Cantonese.
         ("送修快一个月了 还没寄回", "angry"),
         ("排队等咗成个礼拜", "angry"),
