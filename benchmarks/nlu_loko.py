@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kefu.evaluation import Case, Scores, load_cases  # noqa: E402
 from kefu.nlu import corpus  # noqa: E402
-from kefu.nlu.decision import Calibrator, fit  # noqa: E402
+from kefu.nlu.decision import Calibrator, Sample, fit  # noqa: E402
 from kefu.nlu.tuning import TUNING  # noqa: E402
 from kefu.nlu.types import KbDoc  # noqa: E402
 
@@ -109,6 +109,27 @@ def score_rules(ds: Dataset, audiences: frozenset[str]) -> Scores:
     return scores
 
 
+def fit_on(
+    names: list[str],
+    samples: dict[str, list[Sample]],
+    handoffs: dict[str, list[corpus.HandoffCase]],
+    clauses: dict[str, list[corpus.ClauseCase]],
+    label: str,
+) -> Calibrator:
+    """The decision, semantic handoff margin and clause threshold fitted on the KBs ``names``."""
+    cal: Calibrator = fit([s for n in names for s in samples[n]], TUNING, label=label)
+    margin = corpus.fit_handoff([h for n in names for h in handoffs[n]], cal, TUNING)
+    cal = dataclasses.replace(cal, handoff_margin=margin)
+    threshold = corpus.fit_clause([c for n in names for c in clauses[n]], cal, TUNING)
+    return dataclasses.replace(cal, clause_threshold=threshold)
+
+
+def print_misses(scores: Scores) -> None:
+    """Every message of a KB the bot got wrong, with what it did instead."""
+    for case, res in scores.misses:
+        print(f"    [{case.expect}] -> {res.label} {res.reason or ''} {res.choices}  {case.text}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Fit on all but one KB, score that one; print a table and the worst figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -134,16 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.rules:
             scores = score_rules(ds, audiences)
         else:
-            pooled = [s for other in sets if other.name != ds.name for s in samples[other.name]]
-            cal: Calibrator = fit(pooled, TUNING, label=f"without {ds.name}")
-            others = [h for other in sets if other.name != ds.name for h in handoffs[other.name]]
-            margin = corpus.fit_handoff(others, cal, TUNING)
-            cal = dataclasses.replace(cal, handoff_margin=margin)
-            others_c = [c for other in sets if other.name != ds.name for c in clauses[other.name]]
-            clause_t = corpus.fit_clause(others_c, cal, TUNING)
-            cal = dataclasses.replace(cal, clause_threshold=clause_t)
+            others = [other.name for other in sets if other.name != ds.name]
+            cal = fit_on(others, samples, handoffs, clauses, label=f"without {ds.name}")
             print(
-                f"{ds.name:6} semantic handoff margin {margin:.4f}, "
+                f"{ds.name:6} semantic handoff margin {cal.handoff_margin:.4f}, "
                 f"clause threshold {cal.clause_threshold:.3f}",
                 file=sys.stderr,
             )
@@ -152,36 +167,22 @@ def main(argv: list[str] | None = None) -> int:
         kind = "labelled" if ds.cases else "phrasings"
         print(f"{ds.name:6} ({kind:9}) {scores.summary()}")
         if args.misses == ds.name:
-            for case, res in scores.misses:
-                print(
-                    f"    [{case.expect}] -> {res.label} {res.reason or ''} {res.choices}  "
-                    f"{case.text}"
-                )
+            print_misses(scores)
+    unseen: list[Dataset] = []
     if args.unseen and not args.rules:
-        everything = [s for ds in sets for s in samples[ds.name]]
-        cal = fit(everything, TUNING, label="all development KBs")
-        all_handoffs = [h for ds in sets for h in handoffs[ds.name]]
-        cal = dataclasses.replace(cal, handoff_margin=corpus.fit_handoff(all_handoffs, cal, TUNING))
-        all_clauses = [c for ds in sets for c in clauses[ds.name]]
-        cal = dataclasses.replace(cal, clause_threshold=corpus.fit_clause(all_clauses, cal, TUNING))
+        names = [ds.name for ds in sets]
+        cal = fit_on(names, samples, handoffs, clauses, label="all development KBs")
         unseen = unseen_datasets()
         for ds in unseen:
             scores = corpus.score(ds.docs, ds.cases, cal, audiences)
             results[ds.name] = scores
             print(f"{ds.name:6} (unseen   ) {scores.summary()}")
             if args.misses == ds.name:
-                for case, res in scores.misses:
-                    print(
-                        f"    [{case.expect}] -> {res.label} {res.reason or ''} {res.choices}  "
-                        f"{case.text}"
-                    )
-    else:
-        unseen = []
-    unseen_names = {ds.name for ds in unseen}
+                print_misses(scores)
     labelled = [results[ds.name] for ds in sets if ds.cases]
     groups = [("labelled development KBs", labelled)]
     if unseen:
-        groups.append(("unseen product lines", [results[n] for n in sorted(unseen_names)]))
+        groups.append(("unseen product lines", [results[ds.name] for ds in unseen]))
     groups.append(("all KBs", list(results.values())))
     for title, group in groups:
         worst = {
