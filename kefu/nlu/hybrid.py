@@ -31,10 +31,10 @@ __all__ = ["FORMAT_VERSION", "Features", "HybridIndex", "text_hashes"]
 
 # Bumped whenever the saved layout or the meaning of a feature changes: an index saved by
 # another version is rebuilt instead of being read wrongly.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 # Earlier formats whose phrasing rows (``emb``, ``text_hash``) mean what this one's do: a new
 # build reuses their vectors instead of embedding the whole KB again after an upgrade.
-SAME_ROWS = frozenset({3, 4})
+SAME_ROWS = frozenset({3, 4, 5})
 _AUDIENCE_CODE = {"all": 0, "end_user": 1, "installer": 2}
 _AUDIENCE_NAME = {code: name for name, code in _AUDIENCE_CODE.items()}
 

@@ -1,9 +1,11 @@
 """Message preparation: one canonical script and width, and the tokens retrieval reads.
 
 Everything here is language-generic: Traditional characters (Hong Kong, Taiwan) become Simplified
-through OpenCC, full-width forms become ASCII through NFKC, emoji and symbols become spaces, and
-the tokens are jieba words plus overlapping character bigrams (which survive segmentation
-differences and most typos). No domain word list is consulted.
+through OpenCC, written Cantonese (Hong Kong) becomes standard written Chinese (``cantonese.txt``:
+the dialect's grammar words, which a model and a KB written in Mandarin do not read), full-width
+forms become ASCII through NFKC, emoji and symbols become spaces, and the tokens are jieba words
+plus overlapping character bigrams (which survive segmentation differences and most typos). No
+domain word list is consulted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import warnings
 from functools import cache, lru_cache
 from typing import Any
 
-__all__ = ["bigrams", "cjk_runs", "prepare", "simplified", "tokens", "words"]
+__all__ = ["bigrams", "cjk_runs", "mandarin", "prepare", "simplified", "tokens", "words"]
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _KEEP_RE = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\-]+")
@@ -62,8 +64,46 @@ def simplified(text: str) -> str:
 def prepare(text: str) -> str:
     """Simplified, half-width, lower-case text with symbols and emoji turned into spaces."""
     text = unicodedata.normalize("NFKC", text or "").translate(_ZERO_WIDTH).lower()
-    text = _opencc().convert(text)
+    text = mandarin(_opencc().convert(text))
     return " ".join(_KEEP_RE.sub(" ", text).split())
+
+
+@cache
+def _cantonese() -> tuple[frozenset[str], tuple[str, ...], re.Pattern[str], dict[str, str]]:
+    from importlib import resources
+
+    marks: frozenset[str] = frozenset()
+    sure: list[str] = []
+    table: dict[str, str] = {}
+    text = resources.files(__package__).joinpath("cantonese.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        source, _, target = line.partition("\t")
+        if source == "marks":
+            marks = frozenset(target.strip())
+            continue
+        source = source.strip()
+        if source.startswith("*"):
+            source = source[1:]
+            sure.append(source)
+        table[source] = target.strip()
+    words = "|".join(map(re.escape, sorted(table, key=len, reverse=True)))
+    # 系 is "to be" in Cantonese, except in the Mandarin words written with it.
+    pattern = re.compile(f"{words}|{_CANTONESE_XI}")
+    return marks, tuple(sure), pattern, table
+
+
+# Mandarin words with 系 (after Simplification): 系统, 系列, 关系, 联系, 体系, ...
+_CANTONESE_XI = r"(?<![关联体派维世星院谱母直干])系(?![统列数])"
+
+
+def mandarin(text: str) -> str:
+    """Simplified ``text`` in standard written Chinese when it is written Cantonese."""
+    marks, sure, pattern, table = _cantonese()
+    if marks.isdisjoint(text) and not any(w in text for w in sure):
+        return text
+    return pattern.sub(lambda m: table.get(m.group(), "是"), text)
 
 
 def cjk_runs(prepared: str) -> list[str]:

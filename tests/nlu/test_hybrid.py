@@ -12,6 +12,7 @@ import pytest
 
 from kefu.evaluation import Case, Result, Scores, missing_ids
 from kefu.nlu import HybridIndex, KbDoc, Understanding, detect_handoff, understand
+from kefu.nlu.prep import prepare
 from kefu.nlu.tuning import TUNING
 from kefu.nlu.understand import READ_CHARS
 
@@ -97,6 +98,47 @@ def test_scripts_typos_and_pinyin_find_the_entry(
     index: HybridIndex, text: str, expected: str
 ) -> None:
     assert answered(understand(text, index, ALL)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "mandarin"),
+    [
+        ("部機冇反應，係咪系統壞咗", "这台机器没有反应 是不是系统坏了"),
+        ("密碼唔記得咗 點樣重新設定？", "密码忘了 怎么重新设定"),
+        ("保養期係幾耐？", "保养期是多久"),
+        ("想個燈一見到人就開 喺邊度設定", "想个灯一见到人就开 在哪里设定"),
+    ],
+)
+def test_written_cantonese_reads_as_standard_chinese(text: str, mandarin: str) -> None:
+    assert prepare(text) == mandarin
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["这个系统怎么设置", "联系客服，重点解决离线问题", "监控里的画面时间点样式不对"],
+)
+def test_mandarin_is_left_as_it_is(text: str) -> None:
+    # 系, 点解 and 点样 are Cantonese only in a message written in Cantonese.
+    assert prepare(text) == " ".join(text.replace("，", " ").split())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("門鎖冇電咗，點樣先開到門", "lock_battery"),
+        ("我哋屋企部鎖冇晒電 開唔到門", "lock_battery"),
+    ],
+)
+def test_cantonese_questions_find_the_entry(index: HybridIndex, text: str, expected: str) -> None:
+    assert answered(understand(text, index, ALL)) == expected
+
+
+def test_a_cantonese_question_is_not_mistaken_for_a_request_for_a_person(
+    index: HybridIndex,
+) -> None:
+    u = understand("部機喺app度睇唔到 係咪斷咗線", index, ALL)
+    assert u.kind != "handoff"
+    assert "camera_offline" in [c.id for c in u.candidates]
 
 
 def test_scanned_product_narrows_the_entries(index: HybridIndex) -> None:
