@@ -13,7 +13,7 @@ import logging
 from collections.abc import Collection, Iterable, Sequence
 from functools import cache
 
-from .text import _data_lines, normalize, synonyms
+from .text import data_lines, normalize, synonyms
 
 __all__ = [
     "DEVICE_TYPES",
@@ -63,7 +63,7 @@ def _concept_bits() -> tuple[dict[str, int], dict[str, int]]:
     named: dict[str, int] = {}
     implied: dict[str, int] = {}
     known = set(synonyms())
-    for line in _data_lines("device_types.txt"):
+    for line in data_lines("device_types.txt"):
         parts = line.split()
         concept, kind = normalize(parts[0]), parts[1]
         if kind not in _BIT:
@@ -85,7 +85,7 @@ def unknown_concepts() -> list[str]:
     known = set(synonyms())
     return [
         c
-        for c in (normalize(line.split()[0]) for line in _data_lines("device_types.txt"))
+        for c in (normalize(line.split()[0]) for line in data_lines("device_types.txt"))
         if c not in known
     ]
 

@@ -11,9 +11,11 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from . import dense
 from .handoff import prototypes
 from .prep import prepare, tokens
 from .spelling import Speller
-from .text import compact, load_lexicon, normalize
+from .text import compact, data_lines, load_lexicon, normalize
 from .tuning import TUNING, Tuning
 from .types import KbDoc
 
@@ -112,6 +114,24 @@ def _saved_meta(folder: Path, formats: Iterable[int]) -> dict[str, Any]:
     if meta.get("format") not in set(formats) or meta.get("model") != dense.MODEL:
         raise ValueError(f"index in {folder} has format {meta.get('format')}")
     return meta
+
+
+@cache
+def _makers() -> re.Pattern[str]:
+    """A maker, then a model code or 的 if any, then a product noun (``makers.txt``)."""
+    sections: dict[str, list[str]] = {"makers": [], "products": []}
+    current = "makers"
+    for line in data_lines("makers.txt"):
+        if line.startswith("["):
+            current = line.strip("[]")
+        else:
+            sections[current].extend(normalize(w) for w in line.split())
+
+    def alternatives(words: list[str]) -> str:
+        return "|".join(map(re.escape, sorted(set(words), key=len, reverse=True)))
+
+    makers, products = alternatives(sections["makers"]), alternatives(sections["products"])
+    return re.compile(f"({makers})[0-9a-z\\- ]{{0,10}}的?({products})")
 
 
 class _RowFile:
@@ -553,12 +573,31 @@ class HybridIndex:
         other makers' products, company affairs. A KB that does mention the topic (a maker
         whose KB names its own brand or 换电池) keeps it in scope.
         """
-        found = load_lexicon("offtopic.txt").find(compact(normalize(prepare(text))))
-        if found is None:
-            return False
+        norm = compact(normalize(prepare(text)))
+        found = load_lexicon("offtopic.txt").find(norm)
         # Compared as retrieval tokens, so that a function character ("海康的门铃") counts
         # as the vocabulary counts it: not at all.
-        return any(t not in self._vocab for t in tokens(prepare(found)) if t.startswith("w:"))
+        if found is not None and any(
+            t not in self._vocab for t in tokens(prepare(found)) if t.startswith("w:")
+        ):
+            return True
+        return any(self._other_makers(m.group(1), m.group(2)) for m in _makers().finditer(norm))
+
+    def _other_makers(self, maker: str, product: str) -> bool:
+        """True when ``maker``'s ``product`` is another maker's product (see makers.txt)."""
+        if any(self._common(t) for t in tokens(prepare(maker)) if t.startswith("w:")):
+            return False  # the KB's own brand (a brand it only mentions is another maker)
+        return "w:" + product not in self._vocab or self._common("w:" + product)
+
+    def _common(self, token: str, tuning: Tuning = TUNING) -> bool:
+        """True when ``token`` is in ``Tuning.main_topic_share`` of the entries or more."""
+        t = self._vocab.get(token)
+        if t is None:
+            return False
+        # The document frequency, from the idf (BM25's idf formula inverted).
+        n = len(self.ids)
+        e = math.exp(float(self._a["idf"][t]))
+        return (n + 1.0 - 0.5 * e) / e >= tuning.main_topic_share * n
 
     def prepared(self, text: str) -> str:
         """A message as this index reads it: prepared, then spelled with the KB's words."""

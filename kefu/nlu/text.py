@@ -17,6 +17,7 @@ __all__ = [
     "Terms",
     "analyze",
     "compact",
+    "data_lines",
     "load_lexicon",
     "normalize",
     "synonyms",
@@ -50,7 +51,7 @@ def _read_data(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def _data_lines(name: str) -> list[str]:
+def data_lines(name: str) -> list[str]:
     """Non-comment lines of a packaged data file; "#" after whitespace starts a comment."""
     out: list[str] = []
     for raw in _read_data(name).splitlines():
@@ -87,7 +88,7 @@ def load_lexicon(name: str) -> Lexicon:
     """Load ``name`` (a packaged .txt file): plain lines are phrases, ``re:`` lines regexes."""
     phrases: list[str] = []
     patterns: list[re.Pattern[str]] = []
-    for line in _data_lines(name):
+    for line in data_lines(name):
         if line.startswith("re:"):
             patterns.append(re.compile(line[3:]))
         else:
@@ -101,7 +102,7 @@ def load_lexicon(name: str) -> Lexicon:
 def weak_concepts() -> frozenset[str]:
     """Canonical names of context groups (lines starting with "~" in synonyms.txt)."""
     return frozenset(
-        normalize(line[1:].split()[0]) for line in _data_lines("synonyms.txt") if line[0] == "~"
+        normalize(line[1:].split()[0]) for line in data_lines("synonyms.txt") if line[0] == "~"
     )
 
 
@@ -109,7 +110,7 @@ def weak_concepts() -> frozenset[str]:
 def synonyms() -> dict[str, tuple[str, ...]]:
     """Map each surface form to the canonical names of every synonym group it belongs to."""
     table: dict[str, list[str]] = {}
-    for line in _data_lines("synonyms.txt"):
+    for line in data_lines("synonyms.txt"):
         surfaces = [normalize(s) for s in line.lstrip("~").split()]
         canon = surfaces[0]
         for s in surfaces:
@@ -122,7 +123,7 @@ def synonyms() -> dict[str, tuple[str, ...]]:
 @cache
 def stopwords() -> frozenset[str]:
     """Function words ignored when matching."""
-    return frozenset(normalize(w) for line in _data_lines("stopwords.txt") for w in line.split())
+    return frozenset(normalize(w) for line in data_lines("stopwords.txt") for w in line.split())
 
 
 # ---------------------------------------------------------------- jieba

@@ -50,6 +50,10 @@ class Tuning:
     # A labelled user message counts this many times a KB phrasing in the fit: phrasings are
     # many and tidy, messages are how people really write.
     message_weight: float = 2.0
+    # A word in at least this share of a KB's entries is what the KB is about: its own brand,
+    # its product ("门锁" in a lock maker's KB). Another maker's product of that kind is out of
+    # scope (``HybridIndex.foreign``); the same noun as a minor topic is only a setting.
+    main_topic_share: float = 0.2
     # Ridge penalty of the logistic fit (on standardised features).
     ridge: float = 1.0
     # The semantic handoff margin is the lowest that hands off at most this share of the

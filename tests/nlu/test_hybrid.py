@@ -345,3 +345,42 @@ def test_a_large_kb_is_searched_in_a_reduced_space_with_the_same_results(
         ]
         assert small.ids[best[0].row] == full.ids[best[1].row] == f"gen_{i}", text
         assert best[0].dense == pytest.approx(best[1].dense)
+
+
+@pytest.mark.parametrize(
+    ("text", "other"),
+    [
+        ("德施曼的门锁没电了怎么办", True),  # another maker's product of the KB's own kind
+        ("小米门锁怎么改密码", True),
+        ("凯迪仕K20门锁怎么改密码", True),  # a model code between the maker and the noun
+        ("科沃斯的扫地机报错了", True),  # a product the KB never mentions
+        ("门锁多少钱一把", True),  # sales, not support
+        ("换了小米路由器以后摄像头连不上了", False),  # the router is only the setting
+        ("华为手机上摄像头显示离线", False),
+        ("门锁没电了怎么办", False),
+    ],
+)
+def test_another_makers_product_is_told_apart_from_a_setting(
+    index: HybridIndex, text: str, other: bool
+) -> None:
+    assert index.foreign(text) is other
+
+
+def test_the_kbs_own_brand_and_its_prices_are_in_scope() -> None:
+    branded = [
+        dataclasses.replace(d, question=f"小米{d.question}") if d.products == ("lock",) else d
+        for d in KB
+    ]
+    priced = [*branded, KbDoc("lock_price", "门锁多少钱？", (), "all", (), "标准版 1299 元。")]
+    index = HybridIndex.build(priced)
+    assert not index.foreign("小米门锁怎么改密码")
+    assert not index.foreign("门锁多少钱一把")
+    assert index.foreign("德施曼的门锁没电了怎么办")
+    # A maker the KB mentions in passing (phones' settings) is still another maker.
+    mentioned = [
+        dataclasses.replace(d, answer=d.answer + "华为、小米手机需允许后台运行。")
+        if d.id == "camera_offline"
+        else d
+        for d in KB
+    ]
+    assert HybridIndex.build(mentioned).foreign("小米门锁怎么改密码")
