@@ -44,6 +44,11 @@ from kefu.nlu import detect_handoff
         ("排队等咗成个礼拜", "angry"),
         ("问咗三日都冇人覆", "angry"),
         ("漏水泡坏了地板 你们必须赔", "angry"),
+        # Waiting a while for a reply is a complaint; for a device to react, a how-to question.
+        ("等了半天，怎么还没人理我", "angry"),
+        ("客服等了好久了", "angry"),
+        ("插了充电宝等了半天 键盘还是不亮 咋办", None),
+        ("升级等了好久都没反应怎么办", None),
         # Being phoned, a person, a salesperson; a phone watch's calls are a feature.
         ("可以打个电话给我吗", "requested"),
         ("麻烦回个电话", "requested"),
