@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, inspect, select
+from sqlalchemy.exc import OperationalError
 
 from . import accounts, dialog, evaluation, integrations, kb
 from .extensions import db
@@ -20,6 +21,20 @@ from .models import KbEntry, UnansweredQuestion
 from .wechat import WeChatApiError
 
 kb_cli = AppGroup("kb", help="Knowledge base: import, export, evaluate.")
+
+
+def _require_schema() -> None:
+    """A clear error, not a traceback, when the database is unreachable or not migrated."""
+    try:
+        ready = inspect(db.engine).has_table(KbEntry.__tablename__)
+    except OperationalError as exc:
+        message = f"无法连接数据库 / cannot reach the database: {exc.orig}"
+        raise click.ClickException(message) from exc
+    if not ready:
+        raise click.ClickException(
+            "数据库尚未初始化，请先运行 / the database has no tables yet, run first: "
+            "flask --app wsgi db upgrade"
+        )
 
 
 @kb_cli.command("import")
@@ -36,6 +51,7 @@ def kb_import(path: Path, defer_index: bool) -> None:
     The new revision's search index is built and saved before the entries are committed, so
     every worker (and one restarted under load) maps it at once instead of building it.
     """
+    _require_schema()
     try:
         rows = kb.read_file(path)
     except ImportError_ as exc:
@@ -58,6 +74,7 @@ def kb_import(path: Path, defer_index: bool) -> None:
 @kb_cli.command("index")
 def kb_index() -> None:
     """Build and save the search index of the stored KB (a no-op when it is saved already)."""
+    _require_schema()
     started = time.monotonic()
     index = kb.load_or_build_index(kb.current_revision(), progress=IndexProgress())
     click.echo(
@@ -88,6 +105,7 @@ class IndexProgress:
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None)
 def kb_export(fmt: str, out: Path | None) -> None:
     """Write the knowledge base as JSON Lines (default) or CSV, to --out or standard output."""
+    _require_schema()
     data = kb.export(fmt)
     if out is None:
         click.echo(data, nl=False)
@@ -120,6 +138,7 @@ def kb_eval(questions: Path, kb_path: Path | None, audience: str, show_misses: b
     QUESTIONS is JSON Lines of {"text", "expect"} where expect is a KB id, "none" or "human".
     Everything happens in one transaction that is rolled back: the database is left as it was.
     """
+    _require_schema()
     try:
         cases = evaluation.load_cases(questions)
     except ValueError as exc:
@@ -187,6 +206,7 @@ def _result(reply: dialog.Reply) -> evaluation.Result:
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 def kb_unanswered(days: int, limit: int) -> None:
     """List the questions the bot could not answer, most frequent first, for the KB team."""
+    _require_schema()
     since = datetime.now(UTC) - timedelta(days=days)
     rows = db.session.execute(
         select(

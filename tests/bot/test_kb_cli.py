@@ -11,9 +11,10 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
+from kefu import create_app
 from kefu.extensions import db
 from kefu.models import KbEntry
-from tests.conftest import DATA
+from tests.conftest import DATA, make_config
 
 
 def _count(app: Flask) -> int:
@@ -164,3 +165,11 @@ def test_csv_saved_by_chinese_excel_in_gbk_is_read(
     assert result.exit_code == 0, result.output
     with app.app_context():
         assert db.session.get(KbEntry, "lock_battery").question == "门锁电池怎么换？"
+
+
+def test_an_unmigrated_database_gets_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    fresh = create_app(make_config(f"sqlite:///{tmp_path / 'new.db'}"))
+    result = fresh.test_cli_runner().invoke(args=["kb", "import", str(DATA / "kb_test.jsonl")])
+    assert result.exit_code != 0
+    assert "flask --app wsgi db upgrade" in result.output
+    assert "Traceback" not in result.output
