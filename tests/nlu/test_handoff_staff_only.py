@@ -16,6 +16,8 @@ from kefu.nlu import detect_handoff
         ("这台我要退货", "security"),
         ("退的货上周就到你们那了 钱到现在还没到账", "security"),
         ("退货政策是怎样的", None),
+        ("退货 退货 这东西我不要了", "security"),
+        ("刚收到货不想要了，能退吗", None),
         ("没拆封的能退货吗", None),
         # Orders: a mistake to correct, a number to look up, a parcel that has not left.
         ("昨天拍错颜色了 要白色的", "security"),
@@ -30,6 +32,7 @@ from kefu.nlu import detect_handoff
         ("这个SN是谁激活的", "security"),
         ("设备一直绑在她的账号上 联系不到人", "security"),
         ("能不能后台强制解绑", "security"),
+        ("客户的账号能不能后台帮我改过来", "security"),
         ("家里的设备想转到我名下", "security"),
         ("经销商后台的密码忘了 麻烦重置", "security"),
         ("怎么设置门锁管理员密码", None),
@@ -49,6 +52,8 @@ from kefu.nlu import detect_handoff
         ("客服等了好久了", "angry"),
         ("插了充电宝等了半天 键盘还是不亮 咋办", None),
         ("升级等了好久都没反应怎么办", None),
+        ("约好上门安装 师傅一直不来", "angry"),
+        ("停电以后还没来电 门锁怎么开", None),
         # Being phoned, a person, a salesperson; a phone watch's calls are a feature.
         ("可以打个电话给我吗", "requested"),
         ("麻烦回个电话", "requested"),
