@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import dense
-from .prep import prepare, simplified
+from .prep import mandarin, prepare, simplified
 from .text import compact, load_lexicon, normalize
 
 __all__ = [
@@ -64,8 +64,11 @@ def detect_handoff(text: str) -> str | None:
     norm = _matchable(text)
     if not norm:
         return None
+    # Written Cantonese is also read as standard Chinese ("有冇人可以打俾我" is
+    # "有没有人可以打给我"), so the lists need no Cantonese twin of every phrasing.
+    forms = dict.fromkeys([norm, compact(normalize(mandarin(simplified(text))))])
     for reason, name in HANDOFF_REASONS:
-        if load_lexicon(name).find(norm) is not None:
+        if any(load_lexicon(name).find(form) is not None for form in forms):
             return reason
     return None
 

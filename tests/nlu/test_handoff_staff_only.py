@@ -46,6 +46,9 @@ from kefu.nlu import detect_handoff
         ("送修快一个月了 还没寄回", "angry"),
         ("排队等咗成个礼拜", "angry"),
         ("问咗三日都冇人覆", "angry"),
+        ("有冇人可以打俾我", "requested"),  # Cantonese, read as standard Chinese too
+        ("你哋可唔可以幫我解綁佢嘅賬號", "security"),
+        ("點樣解綁自己嘅門鎖", None),
         ("漏水泡坏了地板 你们必须赔", "angry"),
         # Waiting a while for a reply is a complaint; for a device to react, a how-to question.
         ("等了半天，怎么还没人理我", "angry"),
