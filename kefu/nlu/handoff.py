@@ -61,12 +61,13 @@ def _matchable(text: str) -> str:
 
 def detect_handoff(text: str) -> str | None:
     """Return "security", "angry" or "requested" if the message needs a person, else None."""
-    norm = _matchable(text)
+    simple = simplified(text)
+    norm = compact(normalize(simple))
     if not norm:
         return None
     # Written Cantonese is also read as standard Chinese ("有冇人可以打俾我" is
     # "有没有人可以打给我"), so the lists need no Cantonese twin of every phrasing.
-    forms = dict.fromkeys([norm, compact(normalize(mandarin(simplified(text))))])
+    forms = dict.fromkeys([norm, compact(normalize(mandarin(simple)))])
     for reason, name in HANDOFF_REASONS:
         if any(load_lexicon(name).find(form) is not None for form in forms):
             return reason

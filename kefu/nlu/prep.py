@@ -18,6 +18,8 @@ import warnings
 from functools import cache, lru_cache
 from typing import Any
 
+from .text import data_lines
+
 __all__ = ["bigrams", "cjk_runs", "mandarin", "prepare", "simplified", "tokens", "words"]
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
@@ -70,15 +72,10 @@ def prepare(text: str) -> str:
 
 @cache
 def _cantonese() -> tuple[frozenset[str], tuple[str, ...], re.Pattern[str], dict[str, str]]:
-    from importlib import resources
-
     marks: frozenset[str] = frozenset()
     sure: list[str] = []
     table: dict[str, str] = {}
-    text = resources.files(__package__).joinpath("cantonese.txt").read_text(encoding="utf-8")
-    for line in text.splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
+    for line in data_lines("cantonese.txt"):
         source, _, target = line.partition("\t")
         if source == "marks":
             marks = frozenset(target.strip())
