@@ -6,8 +6,8 @@ the KB does not answer (kefu.nlu.understand), compares the message's sentence em
 example sentences of each reason and with contrast examples of ordinary questions and chatter
 (handoff_prototypes.txt): it recognises the same meanings in wordings no list anticipates. It
 hands off only when the closest handoff examples are closer than the closest contrast
-examples by a margin fitted on the development KBs (``fit_margin``, stored in
-calibration.json).
+examples, and than the KB's own phrasings, by a margin fitted on the development KBs
+(``fit_margin``, stored in calibration.json).
 """
 
 from __future__ import annotations
@@ -158,19 +158,26 @@ def _group_similarity(vecs: np.ndarray, vector: np.ndarray) -> float:
     return float(np.sort(sims)[-k:].mean()) if k else -1.0
 
 
-def semantic_score(vector: np.ndarray) -> SemanticScore:
-    """Similarity of a message embedding (``dense.embed(..., query=True)``) to the groups."""
+def semantic_score(vector: np.ndarray, kb_similarity: float = -1.0) -> SemanticScore:
+    """Similarity of a message embedding (``dense.embed(..., query=True)``) to the groups.
+
+    ``kb_similarity`` is how close the message is to the knowledge base's own phrasings
+    (``HybridIndex.kb_similarity``): they are contrast examples too, the ordinary questions of
+    this product line. Removing a flatmate from a shared vacuum sounds like someone else's
+    account to the shipped examples, but the vacuum KB has an entry right next to it.
+    """
     protos = prototypes()
     v = np.asarray(vector, dtype=np.float32)
     by_reason = {r: _group_similarity(protos[r], v) for r, _ in HANDOFF_REASONS if r in protos}
     reason = max(by_reason, key=by_reason.__getitem__)
     contrast = max(_group_similarity(protos[g], v) for g in CONTRAST_GROUPS if g in protos)
-    return SemanticScore(reason, by_reason[reason], contrast)
+    return SemanticScore(reason, by_reason[reason], max(contrast, kb_similarity))
 
 
-def semantic_handoff(vector: np.ndarray, margin: float) -> str | None:
-    """The reason to hand off if the message is ``margin`` closer to a handoff group."""
-    score = semantic_score(vector)
+def semantic_handoff(vector: np.ndarray, margin: float, kb_similarity: float = -1.0) -> str | None:
+    """The reason to hand off if the message is ``margin`` closer to a handoff group than to
+    any contrast group and to the KB's own phrasings."""
+    score = semantic_score(vector, kb_similarity)
     return score.reason if score.margin >= margin else None
 
 

@@ -38,6 +38,9 @@ FORMAT_VERSION = 5
 # build reuses their vectors instead of embedding the whole KB again after an upgrade.
 SAME_ROWS = frozenset({3, 4, 5})
 _AUDIENCE_CODE = {"all": 0, "end_user": 1, "installer": 2}
+# The KB's closest rows that stand for it as a contrast group of the semantic handoff detector
+# (as many as the detector's neighbours of each example group).
+_KB_NEIGHBOURS = 2
 _AUDIENCE_NAME = {code: name for name, code in _AUDIENCE_CODE.items()}
 
 
@@ -485,6 +488,26 @@ class HybridIndex:
             den = np.sqrt(np.maximum(sq - 2.0 * dots[:, 1] + mm, 1e-12)) * v_norm
             out.append(float((num / den).max()))
         return np.asarray(out, dtype=np.float32)
+
+    def kb_similarity(self, vector: np.ndarray, tuning: Tuning = TUNING) -> float:
+        """How close a message is to this KB's own phrasings: the mean cosine of its
+        ``_KB_NEIGHBOURS`` closest rows, among the entries nearest to it (any audience).
+
+        Raw cosines, as the semantic handoff detector compares them with its example
+        sentences (kefu.nlu.handoff); -1 for an empty KB.
+        """
+        n = len(self.ids)
+        if not n:
+            return -1.0
+        v = vector.astype(np.float32)
+        ptr, emb = self._a["phr_ptr"], self._a["emb"]
+        rows = self.nearest(v, np.ones(n, dtype=bool), _KB_NEIGHBOURS, tuning)
+        sims = np.concatenate(
+            [np.asarray(emb[int(ptr[r]) : int(ptr[r + 1])], dtype=np.float32) @ v for r in rows]
+        )
+        if not len(sims):
+            return -1.0
+        return float(np.sort(sims)[-_KB_NEIGHBOURS:].mean())
 
     def audience(self, row: int) -> str:
         """The audience of the entry at ``row``: "all", "end_user" or "installer"."""

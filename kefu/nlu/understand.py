@@ -159,8 +159,8 @@ def understand(
     if result.kind != "answer" and vector is not None:
         # What the KB answers stays answered (a KB with an entry on changing the bound phone
         # number has made it self-service); otherwise a message that means "I need a person"
-        # in words no list has goes to one.
-        reason = semantic_handoff(vector, cal.handoff_margin)
+        # in words no list has goes to one, unless it is as close to this KB's own questions.
+        reason = semantic_handoff(vector, cal.handoff_margin, index.kb_similarity(vector))
         if reason is not None:
             return Understanding("handoff", reason=reason)
     if result.kind != "answer":
