@@ -148,7 +148,6 @@ def test_fit_margin_keeps_the_false_share_within_budget() -> None:
     assert margin < 1.5
 
 
-
 UNSEEN = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "kbs"
 
 
