@@ -156,7 +156,7 @@ def handoff_cases(docs: list[KbDoc], cases: Sequence[Case]) -> list[HandoffCase]
                 tuple(index.candidates(case.text, ALL, vector=vector, prepared=prepared)),
                 semantic_score(vector, index.kb_similarity(vector)).margin,
                 case.expect == "human",
-                detect_handoff(case.text) is not None,
+                detect_handoff(case.text, index.uses_word) is not None,
             )
         )
     return out

@@ -13,7 +13,7 @@ examples, and than the KB's own phrasings, by a margin fitted on the development
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -59,8 +59,14 @@ def _matchable(text: str) -> str:
     return compact(normalize(simplified(text)))
 
 
-def detect_handoff(text: str) -> str | None:
-    """Return "security", "angry" or "requested" if the message needs a person, else None."""
+def detect_handoff(text: str, kb_word: Callable[[str], bool] | None = None) -> str | None:
+    """Return "security", "angry" or "requested" if the message needs a person, else None.
+
+    ``kb_word`` tells which words the knowledge base itself uses (``HybridIndex.uses_word``).
+    A complaint word that is one of them is the product's vocabulary, not an insult: a robot
+    vacuum picks up 垃圾, so there "垃圾盒满了" is a question and only the list's patterns
+    ("什么垃圾", "垃圾产品") are a complaint.
+    """
     simple = simplified(text)
     norm = compact(normalize(simple))
     if not norm:
@@ -69,7 +75,8 @@ def detect_handoff(text: str) -> str | None:
     # "有没有人可以打给我"), so the lists need no Cantonese twin of every phrasing.
     forms = dict.fromkeys([norm, compact(normalize(mandarin(simple)))])
     for reason, name in HANDOFF_REASONS:
-        if any(load_lexicon(name).find(form) is not None for form in forms):
+        ordinary = kb_word if reason == "angry" else None
+        if any(load_lexicon(name).find(form, ordinary) is not None for form in forms):
             return reason
     return None
 

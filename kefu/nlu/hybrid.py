@@ -489,6 +489,10 @@ class HybridIndex:
             out.append(float((num / den).max()))
         return np.asarray(out, dtype=np.float32)
 
+    def uses_word(self, word: str) -> bool:
+        """True when ``word`` (normalised) is a word of this KB's entries."""
+        return "w:" + word in self._vocab
+
     def kb_similarity(self, vector: np.ndarray, tuning: Tuning = TUNING) -> float:
         """How close a message is to this KB's own phrasings: the mean cosine of its
         ``_KB_NEIGHBOURS`` closest rows, among the entries nearest to it (any audience).

@@ -7,6 +7,7 @@ import re
 import threading
 import unicodedata
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -71,10 +72,13 @@ class Lexicon:
     phrases: tuple[str, ...]
     patterns: tuple[re.Pattern[str], ...]
 
-    def find(self, text: str) -> str | None:
-        """Return the first phrase or pattern match in ``text`` (already normalised), or None."""
+    def find(self, text: str, ordinary: Callable[[str], bool] | None = None) -> str | None:
+        """Return the first phrase or pattern match in ``text`` (already normalised), or None.
+
+        A plain phrase for which ``ordinary`` is true does not count (the patterns still do).
+        """
         for phrase in self.phrases:
-            if phrase in text:
+            if phrase in text and (ordinary is None or not ordinary(phrase)):
                 return phrase
         for pattern in self.patterns:
             m = pattern.search(text)

@@ -145,7 +145,7 @@ def understand(
         return Understanding("none", reason="empty")
     # The phrase lists read the whole message (a complaint can come anywhere in it); the
     # search reads its reading window.
-    reason = detect_handoff(text)
+    reason = detect_handoff(text, index.uses_word)
     if reason is not None:
         return Understanding("handoff", reason=reason)
     text = reading_window(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kefu.nlu import detect_handoff
+from kefu.nlu import HybridIndex, KbDoc, detect_handoff, understand
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,39 @@ from kefu.nlu import detect_handoff
 )
 def test_staff_only_and_complaints(message: str, reason: str | None) -> None:
     assert detect_handoff(message) == reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "摄像头的人工智能识别怎么开",  # artificial intelligence, not a person
+        "流媒体后视镜倒车画面是反的",  # streaming-media mirror, not the press
+        "多媒体文件在哪里看",
+    ],
+)
+def test_words_that_only_contain_a_handoff_word_are_not_handoffs(text: str) -> None:
+    assert detect_handoff(text) is None
+
+
+def test_a_complaint_word_the_kb_uses_for_its_product_is_vocabulary() -> None:
+    # A robot vacuum picks up 垃圾: in its KB the word is a question's, not an insult.
+    vacuum = HybridIndex.build(
+        [
+            KbDoc(
+                "bin",
+                "垃圾盒满了怎么清理？",
+                ("尘盒怎么倒垃圾",),
+                "all",
+                answer="取出尘盒倒掉垃圾。",
+            ),
+            KbDoc("dock", "扫地机回不了基站怎么办？", ("回充失败",), "all"),
+        ]
+    )
+    assert detect_handoff("垃圾盒满了怎么倒", vacuum.uses_word) is None
+    assert understand("垃圾盒满了怎么倒", vacuum).kind != "handoff"
+    # ... while insults and complaints are still complaints there, and elsewhere the word is one.
+    for insult in ("你们这什么垃圾产品", "真垃圾", "垃圾售后"):
+        assert detect_handoff(insult, vacuum.uses_word) == "angry"
+    assert detect_handoff("垃圾盒满了怎么倒") == "angry"
+    for person in ("我要找人工", "人工", "转人工客服"):
+        assert detect_handoff(person, vacuum.uses_word) == "requested"
