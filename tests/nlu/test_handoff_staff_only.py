@@ -104,3 +104,16 @@ def test_a_complaint_word_the_kb_uses_for_its_product_is_vocabulary() -> None:
     assert detect_handoff("垃圾盒满了怎么倒") == "angry"
     for person in ("我要找人工", "人工", "转人工客服"):
         assert detect_handoff(person, vacuum.uses_word) == "requested"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("能不能你们后台把门给我开了 派出所让我自己跟你们联系", "security"),
+        ("客服能不能远程把门打开 我在门口", "security"),
+        ("你们的app怎么把门打开", None),
+        ("你们这个锁把门反锁了 开了半天打不开", None),
+    ],
+)
+def test_staff_asked_to_open_the_door_is_staff_only(text: str, reason: str | None) -> None:
+    assert detect_handoff(text) == reason
