@@ -170,8 +170,8 @@ def semantic_score(vector: np.ndarray, kb_similarity: float = -1.0) -> SemanticS
 
     ``kb_similarity`` is how close the message is to the knowledge base's own phrasings
     (``HybridIndex.kb_similarity``): they are contrast examples too, the ordinary questions of
-    this product line. Removing a flatmate from a shared vacuum sounds like someone else's
-    account to the shipped examples, but the vacuum KB has an entry right next to it.
+    this product line. A husband who wants the vacuum on his phone too sounds like someone
+    else's account to the shipped examples, but the vacuum KB's sharing entry is right next to it.
     """
     protos = prototypes()
     v = np.asarray(vector, dtype=np.float32)

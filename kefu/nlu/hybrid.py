@@ -38,10 +38,10 @@ FORMAT_VERSION = 5
 # build reuses their vectors instead of embedding the whole KB again after an upgrade.
 SAME_ROWS = frozenset({3, 4, 5})
 _AUDIENCE_CODE = {"all": 0, "end_user": 1, "installer": 2}
+_AUDIENCE_NAME = {code: name for name, code in _AUDIENCE_CODE.items()}
 # The KB's closest rows that stand for it as a contrast group of the semantic handoff detector
 # (as many as the detector's neighbours of each example group).
 _KB_NEIGHBOURS = 2
-_AUDIENCE_NAME = {code: name for name, code in _AUDIENCE_CODE.items()}
 
 
 @dataclass(frozen=True)
