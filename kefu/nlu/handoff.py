@@ -32,6 +32,7 @@ __all__ = [
     "agitated",
     "detect_handoff",
     "fit_margin",
+    "group_similarity",
     "prototypes",
     "save_prototypes",
     "semantic_handoff",
@@ -49,7 +50,7 @@ HANDOFF_REASONS: tuple[tuple[str, str], ...] = (
 CONTRAST_GROUPS = ("howto", "chatter")
 # The similarity of a message to a group is the mean of its closest few examples: one
 # accidental neighbour counts less than a neighbourhood.
-_NEIGHBOURS = 2
+NEIGHBOURS = 2
 _VECTORS = Path(__file__).with_name("handoff_prototypes.npz")
 
 
@@ -159,9 +160,10 @@ class SemanticScore(NamedTuple):
         return self.handoff - self.contrast
 
 
-def _group_similarity(vecs: np.ndarray, vector: np.ndarray) -> float:
+def group_similarity(vecs: np.ndarray, vector: np.ndarray) -> float:
+    """Similarity of ``vector`` to a group of unit vectors: the mean of its ``NEIGHBOURS`` best."""
     sims = vecs @ vector
-    k = min(_NEIGHBOURS, len(sims))
+    k = min(NEIGHBOURS, len(sims))
     return float(np.sort(sims)[-k:].mean()) if k else -1.0
 
 
@@ -175,9 +177,9 @@ def semantic_score(vector: np.ndarray, kb_similarity: float = -1.0) -> SemanticS
     """
     protos = prototypes()
     v = np.asarray(vector, dtype=np.float32)
-    by_reason = {r: _group_similarity(protos[r], v) for r, _ in HANDOFF_REASONS if r in protos}
+    by_reason = {r: group_similarity(protos[r], v) for r, _ in HANDOFF_REASONS if r in protos}
     reason = max(by_reason, key=by_reason.__getitem__)
-    contrast = max(_group_similarity(protos[g], v) for g in CONTRAST_GROUPS if g in protos)
+    contrast = max(group_similarity(protos[g], v) for g in CONTRAST_GROUPS if g in protos)
     return SemanticScore(reason, by_reason[reason], max(contrast, kb_similarity))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import dense
-from .handoff import prototypes
+from .handoff import NEIGHBOURS, group_similarity, prototypes
 from .prep import prepare, tokens
 from .spelling import Speller
 from .text import compact, data_lines, load_lexicon, normalize
@@ -39,9 +39,6 @@ FORMAT_VERSION = 5
 SAME_ROWS = frozenset({3, 4, 5})
 _AUDIENCE_CODE = {"all": 0, "end_user": 1, "installer": 2}
 _AUDIENCE_NAME = {code: name for name, code in _AUDIENCE_CODE.items()}
-# The KB's closest rows that stand for it as a contrast group of the semantic handoff detector
-# (as many as the detector's neighbours of each example group).
-_KB_NEIGHBOURS = 2
 
 
 @dataclass(frozen=True)
@@ -494,24 +491,18 @@ class HybridIndex:
         return "w:" + word in self._vocab
 
     def kb_similarity(self, vector: np.ndarray, tuning: Tuning = TUNING) -> float:
-        """How close a message is to this KB's own phrasings: the mean cosine of its
-        ``_KB_NEIGHBOURS`` closest rows, among the entries nearest to it (any audience).
-
-        Raw cosines, as the semantic handoff detector compares them with its example
-        sentences (kefu.nlu.handoff); -1 for an empty KB.
+        """How close a message is to this KB's own phrasings, as the semantic handoff detector
+        measures closeness to one of its example groups (``handoff.group_similarity``, raw
+        cosines), over the rows of the entries nearest to it (any audience); -1 for an empty KB.
         """
         n = len(self.ids)
         if not n:
             return -1.0
         v = vector.astype(np.float32)
         ptr, emb = self._a["phr_ptr"], self._a["emb"]
-        rows = self.nearest(v, np.ones(n, dtype=bool), _KB_NEIGHBOURS, tuning)
-        sims = np.concatenate(
-            [np.asarray(emb[int(ptr[r]) : int(ptr[r + 1])], dtype=np.float32) @ v for r in rows]
-        )
-        if not len(sims):
-            return -1.0
-        return float(np.sort(sims)[-_KB_NEIGHBOURS:].mean())
+        entries = self.nearest(v, np.ones(n, dtype=bool), NEIGHBOURS, tuning)
+        rows = [np.asarray(emb[int(ptr[r]) : int(ptr[r + 1])], dtype=np.float32) for r in entries]
+        return group_similarity(np.vstack(rows), v)
 
     def audience(self, row: int) -> str:
         """The audience of the entry at ``row``: "all", "end_user" or "installer"."""
