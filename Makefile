@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test lint wheel-check system-packages
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml kefu/nlu/engine/e5.c kefu/nlu/engine/e5.h
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,demo]'
