@@ -92,9 +92,10 @@ def engine() -> str:
 # Recently embedded KB texts: rebuilding the index after an edit embeds only what changed.
 _REMEMBER = 20000
 _memory: OrderedDict[tuple[bool, str], np.ndarray] = OrderedDict()
-# Recently embedded messages. A query costs 15-70 ms of a core while everything else a message
-# needs costs a few; support traffic repeats itself (menu words, 转人工, the day's common
-# question), so a repeated text is never embedded twice by one process. 1.5 KB a text.
+# Recently embedded messages. A query costs 5-25 ms of a core (15-70 with the bundled engine)
+# while everything else a message needs costs a few; support traffic repeats itself (menu words,
+# 转人工, the day's common question), so a repeated text is never embedded twice by one process.
+# 1.5 KB a text.
 QUERY_CACHE = 8192
 _queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
