@@ -221,8 +221,10 @@ static void *alloc64(size_t bytes) {
     return aligned_alloc(64, (bytes + 63) / 64 * 64);
 }
 
+#define VNNI_MAX_BLOCKS 64   /* inputs of up to 2048 values (e5-small: 384 and 1536) */
+
 static int pack_matrix(packed_t *p, const block_q4_0 *W, int nout, int nin) {
-    if (!W || nout % 8 || nin % QK) return -1;
+    if (!W || nout % 8 || nin % QK || nin / QK > VNNI_MAX_BLOCKS) return -1;
     int nb = nin / QK;
     p->nout = nout; p->nin = nin; p->nb = nb;
     p->w = (uint8_t *)alloc64((size_t)nout * nin);
@@ -298,7 +300,9 @@ VNNI_TARGET static void matmul_vnni(const packed_t *P, const float *bias,
                                     const int8_t *aq, const float *ad, const int32_t *as,
                                     float *Y, int L) {
     int nb = P->nb, nin = P->nin, nout = P->nout;
-    float *dv = (float *)alloc64((size_t)nb * 4 * 16 * sizeof(float));
+    /* the group's scales, one 16-lane vector per row pair and block (pack_matrix keeps
+     * nb <= VNNI_MAX_BLOCKS); on the stack: the engine is called from several threads */
+    float dv[VNNI_MAX_BLOCKS * 4 * 16] __attribute__((aligned(64)));
     const __m512i pick[4] = {
         _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
         _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
@@ -330,7 +334,6 @@ VNNI_TARGET static void matmul_vnni(const packed_t *P, const float *bias,
             vnni_group(1, wg, dv, d8, nb, a, da, sa, y, bias8);
         }
     }
-    free(dv);
 }
 
 static int cpu_has_vnni(void) {
