@@ -370,6 +370,66 @@ VNNI_TARGET static void gelu_vnni(float *x, size_t n) {
     for (; i < n; i++) x[i] = gelu(x[i]);
 }
 
+/* Scaled dot-product attention, each token against its own text's tokens, as upstream's
+ * loop computes it: scores 16 keys at a time from K transposed per head, softmax with the
+ * vector expf, the context accumulated 16 values at a time. Head width a multiple of 16,
+ * up to 64. Returns -1 (nothing written) when it cannot run; the caller then loops. */
+VNNI_TARGET static int attention_vnni(const float *q, const float *k, const float *v, float *ctx,
+                                      const int *sstart, const int *send, int T, int H, int NH,
+                                      int hd, int maxp, float scale) {
+    if (hd % 16 || hd > 64) return -1;
+    float *kT = (float *)malloc(sizeof(float) * (size_t)T * H);
+    float *prob = (float *)alloc64(sizeof(float) * ((size_t)maxp + 16));
+    if (!kT || !prob) { free(kT); free(prob); return -1; }
+    for (int s = 0; s < T; s++)
+        for (int i = 0; i < H; i++) kT[(size_t)i * T + s] = k[(size_t)s * H + i];
+    const int nv = hd / 16;
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int t = 0; t < T; t++) {
+        int s0 = sstart[t], s1 = send[t], len = s1 - s0;
+        if (len > maxp) { free(kT); free(prob); return -1; }
+        for (int h = 0; h < NH; h++) {
+            const float *qh = q + (size_t)t * H + h * hd;
+            const float *kh = kT + (size_t)h * hd * T;
+            __m512 vmax = _mm512_set1_ps(-1e30f);
+            for (int j = 0; j < len; j += 16) {
+                __mmask16 live = len - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (len - j)) - 1);
+                __m512 acc = _mm512_setzero_ps();
+                for (int e = 0; e < hd; e++)
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(qh[e]),
+                                          _mm512_maskz_loadu_ps(live, kh + (size_t)e * T + s0 + j), acc);
+                acc = _mm512_mul_ps(acc, vscale);
+                _mm512_mask_storeu_ps(prob + j, live, acc);
+                vmax = _mm512_mask_max_ps(vmax, live, vmax, acc);
+            }
+            float mx = _mm512_reduce_max_ps(vmax), sum = 0.f;
+            if (v_expf) {
+                __m512 vmx = _mm512_set1_ps(mx), vsum = _mm512_setzero_ps();
+                for (int j = 0; j < len; j += 16) {
+                    __mmask16 live = len - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (len - j)) - 1);
+                    __m512 e = v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(live, prob + j), vmx));
+                    _mm512_mask_storeu_ps(prob + j, live, e);
+                    vsum = _mm512_mask_add_ps(vsum, live, vsum, e);
+                }
+                sum = _mm512_reduce_add_ps(vsum);
+            } else {
+                for (int j = 0; j < len; j++) { prob[j] = expf(prob[j] - mx); sum += prob[j]; }
+            }
+            __m512 inv = _mm512_set1_ps(1.f / sum);
+            __m512 c[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
+            for (int j = 0; j < len; j++) {
+                __m512 pj = _mm512_mul_ps(_mm512_set1_ps(prob[j]), inv);
+                const float *vh = v + (size_t)(s0 + j) * H + h * hd;
+                for (int u = 0; u < nv; u++) c[u] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vh + u * 16), c[u]);
+            }
+            float *ch = ctx + (size_t)t * H + h * hd;
+            for (int u = 0; u < nv; u++) _mm512_storeu_ps(ch + u * 16, c[u]);
+        }
+    }
+    free(kT); free(prob);
+    return 0;
+}
+
 /* quantize_acts, 32 values at a time: same rounding (nearest-even) and clamp. */
 VNNI_TARGET static void quantize_vnni(const float *RESTRICT X, int L, int nin,
                                       int8_t *RESTRICT q, float *RESTRICT d, int32_t *RESTRICT s) {
@@ -671,6 +731,9 @@ static int forward_batch(e5_model *m, const int *ids, const int *pos,
         MAT(k, kb, k, H, H);
         MAT(v, vb, v, H, H);
         /* scaled dot-product attention, restricted to each text's own tokens */
+#ifdef E5_VNNI
+        if (!m->packed || attention_vnni(q, k, v, ctx, sstart, send, T, H, NH, hd, m->MAXP, scale) != 0)
+#endif
 #pragma omp parallel
         {
             float *prob = (float *)malloc(sizeof(float) * (size_t)m->MAXP);
