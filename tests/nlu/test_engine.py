@@ -43,6 +43,18 @@ def test_same_embeddings_as_the_bundled_engine(engines):
         assert _cosines(batch, mine).min() > 0.99999
 
 
+def test_threads_embedding_at_once_get_their_own_vectors(engines):
+    """A worker's request thread and a background index build share one model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fast, _ = engines
+    alone = [fast.encode(t, True) for t in TEXTS]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda t: fast.encode(t, True), TEXTS * 4))
+    for i, vector in enumerate(together):
+        assert np.array_equal(vector, alone[i % len(TEXTS)])
+
+
 def test_the_bot_uses_it_and_it_can_be_turned_off(engines, monkeypatch):
     assert dense.engine() == "vnni"
     dense.embedder.cache_clear()
