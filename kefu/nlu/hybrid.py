@@ -193,6 +193,10 @@ class HybridIndex:
         self._row = {entry_id: i for i, entry_id in enumerate(self.ids)}
         self._product_masks: dict[frozenset[str], np.ndarray] = {}
         self._audience_masks: dict[frozenset[str], np.ndarray] = {}
+        # The last message's centroid scores: the search and the handoff detector's KB contrast
+        # both rank the entries for the same vector (a scan of every centroid each). Keyed by
+        # the vector's bytes, so a thread that sees another thread's entry ignores it.
+        self._last_scores: tuple[bytes, np.ndarray] | None = None
         self.speller = Speller(dict(meta.get("by_sound", {})), meta.get("known", ()))  # type: ignore[arg-type]
 
     def __len__(self) -> int:
@@ -447,15 +451,26 @@ class HybridIndex:
         v = vector.astype(np.float32)
         allowed = int(mask.sum())
         if "coarse" in self._a:
-            scores = self._a["coarse"] @ (self._a["basis"] @ v)
             k *= tuning.coarse_widen
-        else:
-            scores = np.asarray(self._a["centroid"] @ v, dtype=np.float32)
         k = min(k, allowed)
         if k <= 0:
             return []
-        scores[~mask] = -np.inf
+        scores = np.where(mask, self._centroid_scores(v), -np.inf)
         return [int(r) for r in np.argpartition(-scores, k - 1)[:k]]
+
+    def _centroid_scores(self, v: np.ndarray) -> np.ndarray:
+        """Every entry's centroid against ``v`` (estimated in the reduced space of a large KB)."""
+        key = v.tobytes()
+        last = self._last_scores
+        if last is not None and last[0] == key:
+            return last[1]
+        if "coarse" in self._a:
+            scores = self._a["coarse"] @ (self._a["basis"] @ v)
+        else:
+            scores = np.asarray(self._a["centroid"] @ v, dtype=np.float32)
+        scores.setflags(write=False)
+        self._last_scores = (key, scores)
+        return scores
 
     def dense_scores(self, vector: np.ndarray, rows: Iterable[int]) -> np.ndarray:
         """Per entry of ``rows``: the best centred cosine between the message and its rows.
