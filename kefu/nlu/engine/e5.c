@@ -1187,7 +1187,10 @@ static e5_model *e5_parse(const uint8_t *base, size_t size, void *map, size_t ma
                  pack_matrix(&ly->pfo, ly->fow, m->H, m->FF) == 0;
         }
         m->packed = ok;
-        if (ok) load_mvec(); else e5_unpack(m);
+#ifdef E5_VNNI
+        if (ok) load_mvec();
+#endif
+        if (!ok) e5_unpack(m);
     }
 
 #ifdef _OPENMP
