@@ -28,6 +28,9 @@ _wake = threading.Condition(_lock)
 # id of a guard -> (deadline on the monotonic clock, sockets' file descriptors).
 _guards: dict[int, tuple[float, set[int]]] = {}
 _watchdog: threading.Thread | None = None
+# When the watchdog wakes next on its own; a guard that ends later needs no wake-up call (the
+# common case: every request's deadline is later than those before it).
+_next_wake = float("inf")
 
 
 @contextmanager
@@ -35,10 +38,12 @@ def deadline(seconds: float) -> Iterator[None]:
     """Cut every database connection this thread uses once ``seconds`` have passed."""
     guard = object()
     key = id(guard)
+    at = time.monotonic() + seconds
     with _lock:
-        _guards[key] = (time.monotonic() + seconds, set())
+        _guards[key] = (at, set())
         _start_watchdog()
-        _wake.notify()
+        if at < _next_wake:
+            _wake.notify()
     previous = getattr(_local, "guard", None)
     _local.guard = key
     try:
@@ -77,13 +82,15 @@ def _on_begin(conn: Any) -> None:
 
 
 def _start_watchdog() -> None:
-    global _watchdog
+    global _watchdog, _next_wake
     if _watchdog is None or not _watchdog.is_alive():
+        _next_wake = float("inf")
         _watchdog = threading.Thread(target=_watch, name="db-deadline", daemon=True)
         _watchdog.start()
 
 
 def _watch() -> None:
+    global _next_wake
     with _lock:
         while True:
             now = time.monotonic()
@@ -92,8 +99,10 @@ def _watch() -> None:
                 _, fds = _guards.pop(key)
                 for fd in fds:
                     _cut(fd)
-            upcoming = [at for at, _ in _guards.values()]
-            _wake.wait(timeout=(min(upcoming) - now) if upcoming else 60)
+            # Guards that ended before their deadline are gone: the wake-up is then early,
+            # which only costs a look at the table.
+            _next_wake = min((at for at, _ in _guards.values()), default=now + 60)
+            _wake.wait(timeout=_next_wake - now)
 
 
 def _cut(fd: int) -> None:
