@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from kefu import dialog
 from kefu.extensions import db
 from kefu.models import Handoff, UnansweredQuestion
 from tests.conftest import FakeWeChat
@@ -82,6 +84,29 @@ def test_while_a_person_owns_it_the_bot_stays_quiet(
     wechat.event("o_owned", "kf_close_session", key="")
     back = wechat.reply(wechat.text("o_owned", "画面是倒的怎么调"))
     assert back["MsgType"] == "text" and "画面翻转" in back["Content"]
+    assert [h.status for h in _handoffs(app)] == ["closed"]
+
+
+def test_writing_to_a_person_keeps_the_conversation_theirs_until_it_goes_quiet(
+    app: Flask, kb_loaded: None
+) -> None:
+    idle = timedelta(minutes=app.config["HANDOFF_IDLE_MINUTES"])
+    start = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+
+    def say(text: str, at: datetime) -> str:
+        with app.app_context():
+            outcome = dialog.respond("o_quiet", text, at).outcome
+            db.session.commit()
+            return outcome
+
+    assert say("转人工", start) == "handoff"
+    # Each message restarts the idle clock: three idle windows later the person still has it.
+    at = start
+    for _ in range(3):
+        at += idle - timedelta(minutes=1)
+        assert say("还在吗", at) == "with_human"
+    # Once the user has been quiet for longer than that, the bot answers again.
+    assert say("画面是倒的怎么调", at + idle + timedelta(minutes=1)) == "answer"
     assert [h.status for h in _handoffs(app)] == ["closed"]
 
 
