@@ -339,11 +339,13 @@ def devices_for(openid: str | None) -> list[Device]:
         candidates.update(t.upper() for t in _SERIAL_TOKEN.findall(line))
     from .tickets.models import RequestForm
 
-    form = db.session.get(RequestForm, openid)
+    conv = db.session.get(Conversation, openid)
+    # The conversation's flag says whether a request form exists: no read of the form table
+    # for the many handoffs without one.
+    form = db.session.get(RequestForm, openid) if conv is None or conv.form_open else None
     if form is not None and isinstance(form.values.get("serial"), str):
         candidates.add(form.values["serial"].upper())
     found: list[Device] = []
-    conv = db.session.get(Conversation, openid)
     if conv is not None and conv.device_id is not None:
         current = db.session.get(Device, conv.device_id)
         if current is not None:
