@@ -174,7 +174,9 @@ def breaker() -> Breaker:
     """This process's breaker for the current app's database."""
     from .extensions import db
 
-    return _breakers.setdefault(str(db.engine.url), Breaker())
+    key = str(db.engine.url)
+    found = _breakers.get(key)
+    return found if found is not None else _breakers.setdefault(key, Breaker())
 
 
 def forget() -> None:
