@@ -462,8 +462,7 @@ def _conversation(openid: str, now: datetime | None = None) -> Conversation:
     now = now or datetime.now(UTC)
     session = db.session
     stmt = _conversation_upsert(session.get_bind().dialect.name)
-    idle_before = now - timedelta(minutes=current_app.config["HANDOFF_IDLE_MINUTES"])
-    params = {"openid": openid, "now": now, "idle_before": idle_before}
+    params = {"openid": openid, "now": now, "idle_before": now - handoffs.idle_window()}
     # On the session's connection: a Core statement needs none of the ORM's execution steps.
     row = session.connection().execute(stmt, params).one()._mapping
     conv = session.identity_map.get(session.identity_key(Conversation, openid))
@@ -520,8 +519,7 @@ def with_human(openid: str, now: datetime) -> bool:
     conv = db.session.get(Conversation, openid)
     if conv is None or conv.human_since is None:
         return False
-    idle = timedelta(minutes=current_app.config["HANDOFF_IDLE_MINUTES"])
-    if now - conv.human_since >= idle:
+    if now - conv.human_since >= handoffs.idle_window():
         conv.human_since = None
         handoffs.went_idle(openid, now)
         return False

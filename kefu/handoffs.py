@@ -450,6 +450,11 @@ def hand_back(handoff: Handoff, member: Staff | None, now: datetime, why: str = 
     _audit(member, "handoff.close", handoff, {"status": "open"}, {"status": "closed", "why": why})
 
 
+def idle_window() -> timedelta:
+    """How long a user may stay quiet before a person's conversation goes back to the bot."""
+    return timedelta(minutes=current_app.config["HANDOFF_IDLE_MINUTES"])
+
+
 def went_idle(openid: str, now: datetime) -> None:
     """The dialog found a conversation idle past HANDOFF_IDLE_MINUTES: close what an agent owns.
 
@@ -645,7 +650,7 @@ def sweep(now: datetime) -> dict[str, int]:
         done["tickets_routed"] = route_tickets(now)
     done["photos_requeued"] = chat_photos.requeue_lost(now)
     done["report_days"] = reports.roll_up(now)
-    idle = timedelta(minutes=current_app.config["HANDOFF_IDLE_MINUTES"])
+    idle = idle_window()
     stale = db.session.scalars(
         select(Conversation).where(
             Conversation.human_since.is_not(None), Conversation.human_since <= now - idle
