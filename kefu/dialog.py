@@ -157,6 +157,10 @@ def respond(
         return _say(conv, Reply("notice", thanks, reason="csat"), now)
 
     if with_human(openid, now):
+        if handoffs.withdraws(message) and handoffs.withdraw(openid, now):
+            # Nobody had taken it yet and the user no longer wants a person: the bot is back.
+            conv.human_since = None
+            return _say(conv, Reply("notice", handoffs.TEXT["withdrawn"], reason="withdrawn"), now)
         # A person owns the conversation: keep routing to them, never answer in their place.
         return Reply("with_human")
 

@@ -48,13 +48,15 @@ TEXT = {
     "notice": (
         "已为您转接人工客服，请稍候，客服接入前您可以继续描述问题或发送图片。"
         "您前面还有 {queue} 人在等，通常约 {wait} 分钟内回复。人工服务时间：{hours}。"
+        "不需要人工了请回复“取消”。"
     ),
     "notice_off_duty": (
         "现在是人工客服休息时间（服务时间：{hours}）。您的消息已保存，"
-        "客服将在{next_start}上班后尽快回复您。"
+        "客服将在{next_start}上班后尽快回复您。不需要人工了请回复“取消”。"
     ),
     "overdue": "抱歉让您久等了，客服都在忙，您的消息已记录，我们会尽快回复您。",
     "closed": "本次人工服务已结束，感谢您的耐心。之后由智能客服为您服务，如需人工请回复“人工”。",
+    "withdrawn": "好的，已取消人工服务，由智能客服继续为您服务。需要时再回复“人工”即可。",
     "idle": "由于长时间没有新消息，本次人工服务已结束。如还需要人工客服，请回复“人工”。",
     "idle_waiting": (
         "客服暂时还没有接入，您的消息已保存，客服接入后会在这里回复您。"
@@ -448,6 +450,41 @@ def hand_back(handoff: Handoff, member: Staff | None, now: datetime, why: str = 
             handoff.openid, text, purpose="handoff_closed", ref=f"handoff:{handoff.id}"
         )
     _audit(member, "handoff.close", handoff, {"status": "open"}, {"status": "closed", "why": why})
+
+
+# A user taking back a request for a person: the whole message is one of these.
+_WITHDRAW_RE = re.compile(
+    r"^(取消|不用|不要|不需要|算了|退出|结束)?(人工|转人工|人工服务|人工客服)?(了|吧|啦)?"
+    r"$|^(回到?|返回|换回|转回)(机器人|智能客服|自动回复|自助)$|^cancel$"
+)
+
+
+def withdraws(message: str) -> bool:
+    """Whether ``message`` takes back the user's request for a person ("取消", "不用人工了")."""
+    compact = re.sub(r"[\s\W_]+", "", message.strip().lower())
+    return bool(compact) and len(compact) <= 8 and bool(_WITHDRAW_RE.match(compact)) and (
+        compact not in {"人工", "转人工", "人工服务", "人工客服", "了", "吧", "啦"}
+    )
+
+
+def withdraw(openid: str, now: datetime) -> bool:
+    """Close the user's open handoff that no agent has taken yet; False if an agent has one.
+
+    In ``wechat_kf`` mode WeChat's own tool holds the session, which kefu cannot end.
+    """
+    if current_app.config["HANDOFF_MODE"] == "wechat_kf":
+        return False
+    rows = db.session.scalars(
+        select(Handoff).where(Handoff.openid == openid, Handoff.status == "open")
+    ).all()
+    if any(h.claimed_at is not None for h in rows):
+        return False
+    for handoff in rows:
+        handoff.status = "closed"
+        handoff.closed_at = now
+        handoff.closed_reason = "withdrawn"
+        _audit(None, "handoff.close", handoff, {"status": "open"}, {"status": "closed", "why": "withdrawn"})
+    return True
 
 
 def idle_window() -> timedelta:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
+from .. import timeutil
 from ..tickets import service
 from ..tickets.models import Ticket, TicketState
 from . import validation
@@ -28,7 +29,13 @@ def submit(
     if report.reopen is not None:
         ticket = report.reopen
         validation.store(ticket, report, channel)
-        ticket.fault = f"{ticket.fault}\n[{now:%Y-%m-%d}] {values.get('fault', '')}".strip()
+        day = timeutil.today(now)
+        ticket.fault = f"{ticket.fault}\n[{day:%Y-%m-%d}] {values.get('fault', '')}".strip()
+        # The customer confirmed these in the summary just now: a move since the last repair
+        # must not send the device back to the old address.
+        for column, key in (("contact_name", "contact_name"), ("phone", "phone"), ("address", "address")):
+            if values.get(key):
+                setattr(ticket, column, values[key])
         ticket.flags = sorted(set(ticket.flags or []) | set(report.flags))
         service.transition(ticket, TicketState.VALIDATED, "bot", "客户再次报修同一设备", now=now)
         return ticket, "reopened"

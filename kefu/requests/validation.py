@@ -562,7 +562,7 @@ def run(
     )
     reopen = None
     if duplicate is None and serial_check.error is None:
-        reopen = reopenable_for(values["serial"], openid, phone or "", now)
+        reopen = reopenable_for(values["serial"], openid, now)
 
     priority, level = triage(values)
     values.setdefault("priority", priority)

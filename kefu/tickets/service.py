@@ -147,23 +147,28 @@ def open_for_serial(serial: str) -> list[Ticket]:
     )
 
 
-def reopenable_for(serial: str, openid: str | None, phone: str, now: datetime) -> Ticket | None:
-    """A recently resolved or closed ticket of this customer for this device, if any."""
+def reopenable_for(serial: str, openid: str | None, now: datetime) -> Ticket | None:
+    """The same customer's recently resolved or closed ticket for this device, if any.
+
+    Only the chat that filed it (its openid) reopens it: a serial and a phone number are
+    printed on labels and delivery slips, so someone who knows both is not shown the owner's
+    ticket, nor allowed to change it; they get a ticket of their own.
+    """
+    if not openid:
+        return None
     since = now - timedelta(days=reopen_days())
-    rows = db.session.scalars(
+    return db.session.scalars(
         select(Ticket)
         .where(
             Ticket.serial == serial,
+            Ticket.openid == openid,
             Ticket.state.in_([TicketState.RESOLVED, TicketState.CLOSED]),
             Ticket.resolved_at.is_not(None),
             Ticket.resolved_at >= since,
         )
         .order_by(Ticket.resolved_at.desc())
-    ).all()
-    for ticket in rows:
-        if (openid and ticket.openid == openid) or (phone and ticket.phone == phone):
-            return ticket
-    return None
+        .limit(1)
+    ).first()
 
 
 def new_number(now: datetime) -> str:

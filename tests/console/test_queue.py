@@ -66,6 +66,30 @@ def test_outside_duty_hours_the_user_learns_when_someone_answers(
     assert start in reply["Content"]
 
 
+def test_a_user_who_no_longer_wants_a_person_gets_the_bot_back_until_an_agent_takes_it(
+    app: Flask, wechat: FakeWeChat, console: FlaskClient, kb_loaded: None
+) -> None:
+    waiting = hand_off(app, wechat)
+    # Nobody has taken it: "不用人工了" closes the request and the bot answers again.
+    back = wechat.reply(wechat.text(waiting.openid, "不用人工了"))
+    assert "已取消人工服务" in back["Content"]
+    assert console.get("/console/queue.json").get_json()["waiting"] == []
+    answer = wechat.reply(wechat.text(waiting.openid, "画面是倒的怎么调"))
+    assert "画面翻转" in answer["Content"]
+    with app.app_context():
+        handoff = db.session.get(Handoff, waiting.handoff_id)
+        assert handoff.status == "closed" and handoff.closed_reason == "withdrawn"
+    # Once an agent has claimed the conversation, "取消" is a message for that agent.
+    assert "人工客服" in wechat.reply(wechat.text(waiting.openid, "转人工"))["Content"]
+    with app.app_context():
+        again = db.session.scalar(select(Handoff.id).where(Handoff.status == "open"))
+    url = f"/console/c/{again}"
+    console.post(url + "/claim", data={"csrf_token": form_token(console, url)})
+    assert wechat.text(waiting.openid, "取消").get_data(as_text=True) == "success"
+    with app.app_context():
+        assert db.session.get(Handoff, again).status == "open"
+
+
 def test_the_queue_shows_waiting_conversations_oldest_first_with_reason_and_sla(
     app: Flask, wechat: FakeWeChat, console: FlaskClient
 ) -> None:

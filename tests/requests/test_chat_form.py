@@ -163,6 +163,55 @@ def test_someone_else_with_the_same_phone_is_not_shown_the_ticket(
     assert "无需重复提交" in reply and number not in reply and "/t/" not in reply
 
 
+def test_a_resolved_ticket_reopens_for_its_own_chat_only(app: Flask, catalog: Catalog) -> None:
+    from kefu import tickets
+
+    answers = (
+        "报修",
+        catalog.in_warranty.serial,
+        "画面发黑",
+        "张先生",
+        PHONE,
+        "浙江省杭州市西湖区文三路100号",
+    )
+    for text in answers:
+        say(app, "o_owner", text)
+    number = say(app, "o_owner", "确认").split("工单号 ")[1].split("。")[0]
+    with app.app_context():
+        ticket = db.session.scalars(select(Ticket)).one()
+        tickets.transition(ticket, "assigned", "staff:alice")
+        tickets.transition(ticket, "resolved", "staff:alice", "已更换主板")
+        db.session.commit()
+    # Someone who knows the serial and the owner's phone gets a ticket of their own: not the
+    # owner's number or link, and the owner's ticket stays resolved.
+    for text in answers:
+        say(app, "o_other", text)
+    reply = say(app, "o_other", "确认")
+    assert "工单号 KF-" in reply and number not in reply
+    with app.app_context():
+        other = db.session.scalars(select(Ticket).where(Ticket.openid == "o_other")).one()
+        assert db.session.scalars(
+            select(Ticket.state).where(Ticket.number == number)
+        ).one() == TicketState.RESOLVED
+        tickets.transition(other, "closed", "staff:alice", "非本人报修")
+        db.session.commit()
+    # The owner, having moved, reports it again: the same ticket, sent to the new address.
+    say(app, "o_owner", "报修")
+    say(app, "o_owner", catalog.in_warranty.serial)
+    say(app, "o_owner", "又黑屏了")
+    say(app, "o_owner", "改一下地址")
+    summary = say(app, "o_owner", "上海市浦东新区张江路88号2号楼1201室")
+    assert "张江路88号" in summary
+    reopened = say(app, "o_owner", "确认")
+    assert number in reopened and "重新打开" in reopened
+    with app.app_context():
+        rows = {t.openid: t for t in db.session.scalars(select(Ticket))}
+        assert len(rows) == 2 and rows["o_other"].number != number
+        own = rows["o_owner"]
+        assert own.state == TicketState.VALIDATED and own.reopened == 1
+        assert own.address.startswith("上海市浦东新区张江路88号") and "又黑屏了" in own.fault
+
+
 def test_two_workers_at_the_same_moment_take_turns(
     app: Flask, make_app: Callable[..., Flask], catalog: Catalog
 ) -> None:
