@@ -462,8 +462,11 @@ _WITHDRAW_RE = re.compile(
 def withdraws(message: str) -> bool:
     """Whether ``message`` takes back the user's request for a person ("取消", "不用人工了")."""
     compact = re.sub(r"[\s\W_]+", "", message.strip().lower())
-    return bool(compact) and len(compact) <= 8 and bool(_WITHDRAW_RE.match(compact)) and (
-        compact not in {"人工", "转人工", "人工服务", "人工客服", "了", "吧", "啦"}
+    return (
+        bool(compact)
+        and len(compact) <= 8
+        and bool(_WITHDRAW_RE.match(compact))
+        and (compact not in {"人工", "转人工", "人工服务", "人工客服", "了", "吧", "啦"})
     )
 
 
@@ -483,7 +486,13 @@ def withdraw(openid: str, now: datetime) -> bool:
         handoff.status = "closed"
         handoff.closed_at = now
         handoff.closed_reason = "withdrawn"
-        _audit(None, "handoff.close", handoff, {"status": "open"}, {"status": "closed", "why": "withdrawn"})
+        _audit(
+            None,
+            "handoff.close",
+            handoff,
+            {"status": "open"},
+            {"status": "closed", "why": "withdrawn"},
+        )
     return True
 
 

@@ -33,7 +33,11 @@ def submit(
         ticket.fault = f"{ticket.fault}\n[{day:%Y-%m-%d}] {values.get('fault', '')}".strip()
         # The customer confirmed these in the summary just now: a move since the last repair
         # must not send the device back to the old address.
-        for column, key in (("contact_name", "contact_name"), ("phone", "phone"), ("address", "address")):
+        for column, key in (
+            ("contact_name", "contact_name"),
+            ("phone", "phone"),
+            ("address", "address"),
+        ):
             if values.get(key):
                 setattr(ticket, column, values[key])
         ticket.flags = sorted(set(ticket.flags or []) | set(report.flags))

@@ -190,9 +190,10 @@ def test_a_resolved_ticket_reopens_for_its_own_chat_only(app: Flask, catalog: Ca
     assert "工单号 KF-" in reply and number not in reply
     with app.app_context():
         other = db.session.scalars(select(Ticket).where(Ticket.openid == "o_other")).one()
-        assert db.session.scalars(
-            select(Ticket.state).where(Ticket.number == number)
-        ).one() == TicketState.RESOLVED
+        assert (
+            db.session.scalars(select(Ticket.state).where(Ticket.number == number)).one()
+            == TicketState.RESOLVED
+        )
         tickets.transition(other, "closed", "staff:alice", "非本人报修")
         db.session.commit()
     # The owner, having moved, reports it again: the same ticket, sent to the new address.
