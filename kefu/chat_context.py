@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -28,6 +29,7 @@ _CODE_RE = re.compile(r"(?<![0-9A-Za-z])[A-Za-z0-9][A-Za-z0-9._-]{2,63}(?![0-9A-
 # form (the message is converted before matching) and in English.
 _WARRANTY_RE = re.compile(r"保修|质保|保固|过保|在保|warranty", re.IGNORECASE)
 _models: tuple[tuple[str, str], dict[str, str]] = (("", ""), {})
+LOOKUP_LIMITED = "您查询得太频繁了，请稍后再试；如需帮助请回复“人工”。"
 
 
 def _model_categories() -> dict[str, str]:
@@ -82,12 +84,35 @@ def products_for(message: str, device_id: int | None = None) -> frozenset[str]:
     return frozenset(found)
 
 
-def warranty_reply(message: str) -> str | None:
+def _lookup_allowed(openid: str) -> bool:
+    """Count one serial lookup of ``openid`` against ``WARRANTY_LOOKUP_LIMIT``.
+
+    The chat is one more way of looking a device up by its serial, so it has the public
+    lookup's allowance (per user here, as the web form's is per client): the answer tells a
+    serial that exists from one that does not, and serials run in sequence.
+    """
+    from limits import parse_many
+
+    from .extensions import limiter
+
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return True
+    strategy = limiter.limiter
+    limits = parse_many(str(current_app.config["WARRANTY_LOOKUP_LIMIT"]))
+    return all(strategy.hit(item, "chat-serial-lookup", openid) for item in limits)
+
+
+def warranty_reply(message: str, openid: str = "") -> str | None:
     """The warranty of the device whose serial a warranty question names, else None."""
     from .nlu.prep import simplified
 
     if not _WARRANTY_RE.search(simplified(message)):
         return None
+    serials = [code for code in _codes(message) if devices.is_valid_serial(code)]
+    if not serials:
+        return None
+    if not _lookup_allowed(openid):
+        return LOOKUP_LIMITED
     device = _device_in(message)
     if device is None:
         return None

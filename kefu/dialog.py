@@ -203,7 +203,7 @@ def respond(
         # The same unanswered message twice: the reply did not help, so a person takes over
         # (an answered message costs no lookup of the previous one).
         return hand_off(conv, "repeated_failure", now)
-    warranty_text = chat_context.warranty_reply(message)
+    warranty_text = chat_context.warranty_reply(message, openid)
     if warranty_text is not None:
         # A serial in a warranty question: that device's warranty, as the public lookup says.
         _reset_failures(conv)

@@ -185,7 +185,7 @@ _CLAUSE_VIEWS = 6
 # embedding per clause), and a question is asked in far fewer. The phrase lists of the handoff
 # detector read up to HANDOFF_READ_CHARS, which costs little.
 READ_CHARS = 200
-HANDOFF_READ_CHARS = 2000
+HANDOFF_READ_CHARS = 2048  # all of what the webhook reads (kefu.wechat.MAX_TEXT_CHARS)
 
 
 def reading_window(text: str, limit: int = READ_CHARS) -> str:

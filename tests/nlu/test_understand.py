@@ -237,3 +237,14 @@ def test_not_quite_sure_offers_a_list_led_by_the_best_entry(index: HybridIndex) 
     # The runner-up is far behind: the list is offered for the best entry's sake.
     assert u.candidates[0].score >= cal.list_threshold
     assert u.candidates[1].score < cal.list_threshold / 2
+
+
+def test_a_complaint_at_the_end_of_the_longest_message_webhook_reads_is_handed_off(
+    index: HybridIndex,
+) -> None:
+    from kefu.wechat import MAX_TEXT_CHARS
+
+    ending = "。我要投诉，转人工"
+    story = ("摄像头晚上总是离线，重启以后好一阵又掉线" * 200)[: MAX_TEXT_CHARS - len(ending)]
+    result = understand(story + ending, index)
+    assert result.kind == "handoff"

@@ -51,3 +51,23 @@ def test_the_same_complaint_twice_reaches_a_person(app: Flask) -> None:
         again = dialog.respond("o_rep", "门锁又坏了，上次说的办法没有用！")
         assert again.outcome == "handoff" and again.reason == "repeated_failure"
         db.session.rollback()
+
+
+def test_chat_serial_lookups_share_the_public_lookups_allowance(
+    app: Flask, catalog: Catalog
+) -> None:
+    import uuid
+
+    app.config["WARRANTY_LOOKUP_LIMIT"] = "3/minute"
+    # Counters live in the shared Redis: users of their own, so a rerun starts at zero.
+    harvester, other = f"o_harvest_{uuid.uuid4().hex}", f"o_other_{uuid.uuid4().hex}"
+    serials = [catalog.in_warranty.serial, catalog.out_of_warranty.serial, "C3H26109999"]
+    with app.app_context():
+        replies = [dialog.respond(harvester, f"{s}还在保修吗").text for s in serials]
+        assert "在保修期内" in replies[0] and "已过保修期" in replies[1]
+        # The fourth lookup in a minute tells nothing about the serial, known or not.
+        limited = dialog.respond(harvester, f"{catalog.in_warranty.serial}还在保修吗")
+        assert limited.text == chat_context.LOOKUP_LIMITED
+        # Another user has an allowance of their own.
+        assert "在保修期内" in dialog.respond(other, f"{serials[0]}保修到什么时候").text
+        db.session.rollback()
