@@ -25,9 +25,16 @@ _CN_NUM = {
 }
 
 
+# Chinese text's own punctuation, which NFKC would turn into ASCII: kept as typed, so a fault
+# description or an address reads as the customer wrote it ("画面发黑，红外灯不亮").
+_CJK_PUNCTUATION_RE = re.compile("([\uff01\uff08\uff09\uff0c\uff1a\uff1b\uff1f])")
+
+
 def halfwidth(text: str) -> str:
-    """Full-width letters, digits and punctuation as their ASCII forms (ＡＳ２０２４ -> AS2024)."""
-    return unicodedata.normalize("NFKC", text or "")
+    """Full-width letters, digits and symbols as their ASCII forms (ＡＳ２０２４ -> AS2024);
+    the comma, colon, semicolon, brackets, ! and ? of Chinese text stay as they are."""
+    parts = _CJK_PUNCTUATION_RE.split(text or "")
+    return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
 
 
 def cn_number(text: str) -> int | None:
