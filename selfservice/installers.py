@@ -262,7 +262,10 @@ def batch_csv() -> Response | tuple[str, int]:
             [
                 device.serial,
                 f"{device.model.code} {localized(device.model.name, device.model.name_en)}",
-                _("保内") if status.in_warranty else _("过保"),
+                # As the page says it: no start date on record is unknown, not expired.
+                _("未知")
+                if status.end is None
+                else (_("保内") if status.in_warranty else _("过保")),
                 status.end.isoformat() if status.end else "",
                 localized(*status.basis_label),
             ]

@@ -82,7 +82,10 @@ def test_csv_download_matches_the_table(
     token = csrf_from(client, "/installer/batch")
     response = client.post(
         "/installer/batch.csv",
-        data={"serials": "AS2019C3H000002 AS2099X000009 =HYPERLINK(1)", "csrf_token": token},
+        data={
+            "serials": "AS2019C3H000002 AS2099X000009 =HYPERLINK(1) AS2025C3H000004",
+            "csrf_token": token,
+        },
     )
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -99,3 +102,5 @@ def test_csv_download_matches_the_table(
     ]
     assert rows[2][:3] == ["AS2099X000009", "", "未找到"]
     assert rows[3][0].startswith("'=")  # never a live formula in Excel
+    # No date on record: unknown, as the page says, not expired.
+    assert rows[4][0] == "AS2025C3H000004" and rows[4][2] == "未知"
