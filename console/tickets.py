@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -372,8 +372,7 @@ def ticket_create() -> Response | tuple[str, int]:
         contact_name=report.values.get("contact_name", ""),
         phone=report.values.get("phone", ""),
         address=report.values.get("address", ""),
-        # The checks keep dates as ISO text (they are stored with the run); the column is a date.
-        purchase_date=_as_date(report.values.get("purchase_date")),
+        purchase_date=validation.purchase_date(report),
     )
     tk.flags = report.flags
     validation.store(tk, report, "staff", actor=f"staff:{member.username}")
@@ -402,10 +401,3 @@ def ticket_proof(number: str) -> Response:
     db.session.commit()
     # Read whole (a cleaned photo is a few hundred KB), so no file handle outlives the request.
     return Response(path.read_bytes(), mimetype="image/jpeg")
-
-
-def _as_date(value: object) -> date | None:
-    """A checked date value (ISO text or a date) as a date."""
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(value) if isinstance(value, str) and value else None

@@ -52,13 +52,16 @@ def _codes(message: str) -> list[str]:
     ]
 
 
+def _serials(message: str) -> list[str]:
+    return [code for code in _codes(message) if devices.is_valid_serial(code)]
+
+
+def _first_device(serials: list[str]) -> Device | None:
+    return next((d for d in map(devices.by_serial, serials) if d is not None), None)
+
+
 def _device_in(message: str) -> Device | None:
-    for code in _codes(message):
-        if devices.is_valid_serial(code):
-            device = devices.by_serial(code)
-            if device is not None:
-                return device
-    return None
+    return _first_device(_serials(message))
 
 
 def _products_of(device: Device) -> set[str]:
@@ -108,12 +111,12 @@ def warranty_reply(message: str, openid: str = "") -> str | None:
 
     if not _WARRANTY_RE.search(simplified(message)):
         return None
-    serials = [code for code in _codes(message) if devices.is_valid_serial(code)]
+    serials = _serials(message)
     if not serials:
         return None
     if not _lookup_allowed(openid):
         return LOOKUP_LIMITED
-    device = _device_in(message)
+    device = _first_device(serials)
     if device is None:
         return None
     status = warranty.compute(device)

@@ -435,9 +435,7 @@ def hand_back(handoff: Handoff, member: Staff | None, now: datetime, why: str = 
 
     if handoff.status != "open":
         raise HandoffError("closed")
-    handoff.status = "closed"
-    handoff.closed_at = now
-    handoff.closed_reason = why
+    _close(handoff, member, now, why)
     if handoff.openid:
         conv = db.session.get(Conversation, handoff.openid)
         if conv is not None:
@@ -449,25 +447,26 @@ def hand_back(handoff: Handoff, member: Staff | None, now: datetime, why: str = 
         outbox.enqueue_text(
             handoff.openid, text, purpose="handoff_closed", ref=f"handoff:{handoff.id}"
         )
+
+
+def _close(handoff: Handoff, member: Staff | None, now: datetime, why: str) -> None:
+    """Mark an open handoff closed, and why, in the audit log."""
+    handoff.status = "closed"
+    handoff.closed_at = now
+    handoff.closed_reason = why
     _audit(member, "handoff.close", handoff, {"status": "open"}, {"status": "closed", "why": why})
 
 
 # A user taking back a request for a person: the whole message is one of these.
 _WITHDRAW_RE = re.compile(
-    r"^(取消|不用|不要|不需要|算了|退出|结束)?(人工|转人工|人工服务|人工客服)?(了|吧|啦)?"
-    r"$|^(回到?|返回|换回|转回)(机器人|智能客服|自动回复|自助)$|^cancel$"
+    r"(取消|不用|不要|不需要|算了|退出|结束)(人工|转人工|人工服务|人工客服)?(了|吧|啦)?"
+    r"|(回到?|返回|换回|转回)(机器人|智能客服|自动回复|自助)|cancel"
 )
 
 
 def withdraws(message: str) -> bool:
     """Whether ``message`` takes back the user's request for a person ("取消", "不用人工了")."""
-    compact = re.sub(r"[\s\W_]+", "", message.strip().lower())
-    return (
-        bool(compact)
-        and len(compact) <= 8
-        and bool(_WITHDRAW_RE.match(compact))
-        and (compact not in {"人工", "转人工", "人工服务", "人工客服", "了", "吧", "啦"})
-    )
+    return bool(_WITHDRAW_RE.fullmatch(re.sub(r"[\W_]+", "", message.lower())))
 
 
 def withdraw(openid: str, now: datetime) -> bool:
@@ -483,16 +482,7 @@ def withdraw(openid: str, now: datetime) -> bool:
     if any(h.claimed_at is not None for h in rows):
         return False
     for handoff in rows:
-        handoff.status = "closed"
-        handoff.closed_at = now
-        handoff.closed_reason = "withdrawn"
-        _audit(
-            None,
-            "handoff.close",
-            handoff,
-            {"status": "open"},
-            {"status": "closed", "why": "withdrawn"},
-        )
+        _close(handoff, None, now, "withdrawn")
     return True
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from .. import timeutil
@@ -33,17 +33,12 @@ def submit(
         ticket.fault = f"{ticket.fault}\n[{day:%Y-%m-%d}] {values.get('fault', '')}".strip()
         # The customer confirmed these in the summary just now: a move since the last repair
         # must not send the device back to the old address.
-        for column, key in (
-            ("contact_name", "contact_name"),
-            ("phone", "phone"),
-            ("address", "address"),
-        ):
-            if values.get(key):
-                setattr(ticket, column, values[key])
+        for name in ("contact_name", "phone", "address"):
+            if values.get(name):
+                setattr(ticket, name, values[name])
         ticket.flags = sorted(set(ticket.flags or []) | set(report.flags))
         service.transition(ticket, TicketState.VALIDATED, "bot", "客户再次报修同一设备", now=now)
         return ticket, "reopened"
-    purchase = values.get("purchase_date")
     ticket = service.open_ticket(
         actor=actor,
         values=validation.ticket_fields(report),
@@ -58,7 +53,7 @@ def submit(
         contact_name=values.get("contact_name") or "",
         phone=values.get("phone") or "",
         address=values.get("address") or "",
-        purchase_date=date.fromisoformat(purchase) if purchase else None,
+        purchase_date=validation.purchase_date(report),
         proof_sha256=values.get("proof_sha256"),
         priority=values.get("priority"),
         level=values.get("level"),

@@ -665,6 +665,12 @@ def store(ticket: Ticket, report: Report, channel: str, actor: str = "bot") -> V
     return run_row
 
 
+def purchase_date(report: Report) -> date | None:
+    """The checked purchase date (kept as ISO text, as it is stored with the run) as a date."""
+    raw = report.values.get("purchase_date")
+    return date.fromisoformat(raw) if raw else None
+
+
 def ticket_fields(report: Report) -> dict[str, Any]:
     """The ticket's field table: each field's value and where it came from."""
     out: dict[str, Any] = {}

@@ -15,6 +15,20 @@ from .conftest import Catalog, say
 PHONE = "13917384526"
 
 
+def file_request(app: Flask, catalog: Catalog, u: str) -> str:
+    """``u`` reports the in-warranty camera in chat and confirms; the bot's last reply."""
+    for text in (
+        "报修",
+        catalog.in_warranty.serial,
+        "画面发黑",
+        "张先生",
+        PHONE,
+        "浙江省杭州市西湖区文三路100号",
+    ):
+        say(app, u, text)
+    return say(app, u, "确认")
+
+
 def test_a_registered_device_in_six_turns(app: Flask, catalog: Catalog) -> None:
     u = "o_six"
     first = say(app, u, "我要报修")
@@ -102,16 +116,7 @@ def test_form_survives_a_restart_and_another_worker(
 
 def test_a_duplicate_shows_the_open_ticket(app: Flask, catalog: Catalog) -> None:
     u = "o_dup"
-    for text in (
-        "报修",
-        catalog.in_warranty.serial,
-        "画面发黑",
-        "张先生",
-        PHONE,
-        "浙江省杭州市西湖区文三路100号",
-    ):
-        say(app, u, text)
-    first = say(app, u, "确认")
+    first = file_request(app, catalog, u)
     number = first.split("工单号 ")[1].split("。")[0]
     # Contact details come from the last ticket; the device is the same: the open one is shown.
     say(app, u, "报修")
@@ -146,37 +151,15 @@ def test_idle_form_is_reminded_then_expires(app: Flask, catalog: Catalog) -> Non
 def test_someone_else_with_the_same_phone_is_not_shown_the_ticket(
     app: Flask, catalog: Catalog
 ) -> None:
-    answers = (
-        "报修",
-        catalog.in_warranty.serial,
-        "画面发黑",
-        "张先生",
-        PHONE,
-        "浙江省杭州市西湖区文三路100号",
-    )
-    for text in answers:
-        say(app, "o_owner", text)
-    number = say(app, "o_owner", "确认").split("工单号 ")[1].split("。")[0]
-    for text in answers:
-        say(app, "o_other", text)
-    reply = say(app, "o_other", "确认")
+    number = file_request(app, catalog, "o_owner").split("工单号 ")[1].split("。")[0]
+    reply = file_request(app, catalog, "o_other")
     assert "无需重复提交" in reply and number not in reply and "/t/" not in reply
 
 
 def test_a_resolved_ticket_reopens_for_its_own_chat_only(app: Flask, catalog: Catalog) -> None:
     from kefu import tickets
 
-    answers = (
-        "报修",
-        catalog.in_warranty.serial,
-        "画面发黑",
-        "张先生",
-        PHONE,
-        "浙江省杭州市西湖区文三路100号",
-    )
-    for text in answers:
-        say(app, "o_owner", text)
-    number = say(app, "o_owner", "确认").split("工单号 ")[1].split("。")[0]
+    number = file_request(app, catalog, "o_owner").split("工单号 ")[1].split("。")[0]
     with app.app_context():
         ticket = db.session.scalars(select(Ticket)).one()
         tickets.transition(ticket, "assigned", "staff:alice")
@@ -184,9 +167,7 @@ def test_a_resolved_ticket_reopens_for_its_own_chat_only(app: Flask, catalog: Ca
         db.session.commit()
     # Someone who knows the serial and the owner's phone gets a ticket of their own: not the
     # owner's number or link, and the owner's ticket stays resolved.
-    for text in answers:
-        say(app, "o_other", text)
-    reply = say(app, "o_other", "确认")
+    reply = file_request(app, catalog, "o_other")
     assert "工单号 KF-" in reply and number not in reply
     with app.app_context():
         other = db.session.scalars(select(Ticket).where(Ticket.openid == "o_other")).one()
