@@ -402,3 +402,11 @@ def test_in_wechat_kf_mode_the_sweep_leaves_the_queue_to_wechat_and_ends_idle_se
             select(OutboxMessage.text).where(OutboxMessage.openid == "o_kf2")
         ).all()
     assert any("长时间没有新消息" in t for t in told)
+
+
+def test_only_taking_it_back_withdraws_a_request_for_a_person() -> None:
+    for text in ("取消", "不用人工了", "算了！", "回到机器人", "Cancel"):
+        assert handoffs.withdraws(text), text
+    # Asking for a person again, or cancelling something else, keeps the conversation theirs.
+    for text in ("人工", "转人工吧", "人工了", "取消订单", "了"):
+        assert not handoffs.withdraws(text), text
